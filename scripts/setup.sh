@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# One-step, idempotent set-up: a virtual environment in .venv with pinned dependencies.
+#
+# - torch is installed first and pinned (torch==2.13.0), so nothing later can pull a CUDA build.
+# - With a ROS 2 distro sourced (ROS_DISTRO set and its rclpy importable) the venv sees the distro's
+#   packages (--system-site-packages) and no ros-* wheel is installed. Otherwise the ROS 2 Kilted wheels
+#   from PyPI (requirements-ros.txt) provide rclpy and the messages.
+# - The package itself is installed in editable mode, which puts the console scripts in .venv/bin.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+use_distro=0
+if [ -n "${ROS_DISTRO:-}" ] && "$PYTHON" -c "import rclpy" >/dev/null 2>&1; then
+  use_distro=1
+fi
+
+stamp_inputs="$(cat requirements.txt requirements-ros.txt setup.py setup.cfg) distro=$use_distro"
+stamp=$(printf '%s' "$stamp_inputs" | sha256sum | cut -d' ' -f1)
+if [ -f "$VENV/.setup-stamp" ] && [ "$(cat "$VENV/.setup-stamp")" = "$stamp" ]; then
+  exit 0
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if [ "$use_distro" = 1 ]; then
+    echo "setup: ROS 2 $ROS_DISTRO found; the venv uses its rclpy (system site packages)"
+    "$PYTHON" -m venv --system-site-packages "$VENV"
+  else
+    "$PYTHON" -m venv "$VENV"
+  fi
+fi
+# colcon must not crawl into the venv when it builds this workspace.
+touch "$VENV/COLCON_IGNORE"
+
+pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
+"${pip[@]}" "$(grep -E '^torch==' requirements.txt)"
+"${pip[@]}" -r requirements.txt
+if [ "$use_distro" = 0 ]; then
+  "${pip[@]}" -r requirements-ros.txt
+fi
+"${pip[@]}" --no-deps --no-build-isolation -e .
+echo "$stamp" > "$VENV/.setup-stamp"
+echo "setup: done ($VENV)"
