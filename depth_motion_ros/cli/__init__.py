@@ -1,0 +1,1 @@
+"""Command-line tools: inference over videos, folders and bags, and the end-to-end demo."""

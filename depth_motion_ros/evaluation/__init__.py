@@ -1,0 +1,1 @@
+"""Depth and odometry metrics with the standard protocols, and the evaluation command."""

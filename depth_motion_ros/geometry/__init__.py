@@ -1,0 +1,1 @@
+"""Differentiable, batched pinhole-camera geometry used by training and inference."""

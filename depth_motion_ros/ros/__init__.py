@@ -1,0 +1,1 @@
+"""Everything that imports rclpy: the node, message conversion, QoS and TF helpers."""
