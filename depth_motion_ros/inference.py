@@ -1,0 +1,113 @@
+"""`DepthMotionPredictor`: the inference API used by the node, the CLIs and the benchmarks.
+
+It owns the model on its device, the conversion of camera images to network input, and runs every
+forward pass under `torch.inference_mode` (no autograd bookkeeping, no layer-norm noise).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from .checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
+from .geometry.intrinsics import resize_intrinsics
+from .model_config import ModelConfig
+from .networks.model import DepthMotionModel, MotionOutput
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' (CUDA when available, else CPU), 'cpu', 'cuda' or 'cuda:N'; a clear error otherwise."""
+    name = name.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device '{name}' requested but CUDA is not available "
+                             f"(torch {torch.__version__}); use 'cpu' or 'auto'")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device '{name}' requested but only {torch.cuda.device_count()} GPU(s) exist")
+        return device
+    raise ValueError(f"unknown device '{name}': expected auto, cpu, cuda or cuda:N")
+
+
+def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 HxWx3 -> uint8 at (height, width); area averaging when shrinking avoids aliasing."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 RGB image, got shape {rgb.shape}")
+    height, width = size
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    shrinking = rgb.shape[0] > height or rgb.shape[1] > width
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+class DepthMotionPredictor:
+    """Depth for frames and motion for frame pairs, batched, at the model's input size.
+
+    `config` and `input_size` (height, width) describe the network; `prepare` turns camera images into
+    its input; `intrinsics_at_input` maps a camera matrix to that input size.
+    """
+
+    backend = "torch"
+
+    def __init__(self, model: DepthMotionModel, device: torch.device | str = "cpu",
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config: ModelConfig = model.config
+        self.input_size: tuple[int, int] = model.config.input_size
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "DepthMotionPredictor":
+        """Load `path`, or the bundled default model when `path` is None."""
+        resolved = resolve_device(device)
+        if path is None:
+            path = default_checkpoint_path()
+            if path is None:
+                raise CheckpointError("no checkpoint given and no bundled default model "
+                                      "(models/default_light.pt) is installed")
+        loaded = load_checkpoint(path, map_location=resolved)
+        return cls(loaded.model, resolved, loaded.metadata)
+
+    def prepare(self, rgb: np.ndarray) -> Tensor:
+        """uint8 HxWx3 RGB -> float [1, 3, h, w] in [0, 1] at `input_size`, on the predictor's device."""
+        resized = np.ascontiguousarray(resize_rgb(rgb, self.input_size))
+        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).unsqueeze(0)
+        return tensor.float().div_(255.0)
+
+    def intrinsics_at_input(self, intrinsics: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """3x3 camera matrix of an image of `image_size` (height, width) -> the same camera at `input_size`."""
+        return resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), image_size, self.input_size)
+
+    @torch.inference_mode()
+    def depth(self, images: Tensor) -> Tensor:
+        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] (model units; scale is not observable from one camera)."""
+        return self.model.depth(images.to(self.device))
+
+    @torch.inference_mode()
+    def motion(self, rgb1: Tensor, depth1: Tensor, rgb2: Tensor, depth2: Tensor) -> MotionOutput:
+        """Motion camera 1 -> camera 2 for batches of pairs (see docs/ARCHITECTURE.md, "Motion")."""
+        return self.model.motion(rgb1.to(self.device), depth1.to(self.device),
+                                 rgb2.to(self.device), depth2.to(self.device))
+
+
+def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Depth [H, W] and its 3x3 intrinsics -> float32 points [H, W, 3] in the optical frame.
+
+    Pixels with non-finite or non-positive depth give NaN points, so callers can drop them.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    height, width = depth.shape
+    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+    u = (np.arange(width, dtype=np.float32) - cx) / fx
+    v = (np.arange(height, dtype=np.float32) - cy) / fy
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+    return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)

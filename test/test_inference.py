@@ -1,0 +1,80 @@
+"""The inference API on CPU: device resolution, image preparation, depth, motion, points."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor, depth_to_points, resolve_device
+from depth_motion_ros.model_config import ModelConfig
+from depth_motion_ros.networks import DepthMotionModel
+
+CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
+                     motion_width_multiplier=0.125)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_path(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, DepthMotionModel(CONFIG), {"steps": 0})
+    return path
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(" AUTO ").type in ("cpu", "cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+
+
+def test_predictor_on_cpu(checkpoint_path):
+    predictor = DepthMotionPredictor.from_checkpoint(str(checkpoint_path), device="cpu")
+    assert predictor.input_size == (64, 96) and predictor.config == CONFIG
+    assert predictor.metadata == {"steps": 0}
+    rgb = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    image = predictor.prepare(rgb)
+    assert image.shape == (1, 3, 64, 96) and image.dtype == torch.float32
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    depth = predictor.depth(torch.cat([image, image]))
+    assert depth.shape == (2, 1, 64, 96) and (depth > 0).all() and not depth.requires_grad
+    motion = predictor.motion(image, depth[:1], image, depth[1:])
+    assert motion.rotation.shape == (1, 3) and motion.residual_translation.shape == (1, 3, 64, 96)
+    # Batched and single-frame results agree (per-sample normalisation, per-sample auto-mask).
+    assert torch.allclose(predictor.depth(image), depth[:1], atol=1e-5)
+
+
+def test_prepare_keeps_uniform_colours_and_rejects_grey_images(checkpoint_path):
+    predictor = DepthMotionPredictor.from_checkpoint(checkpoint_path, device="cpu")
+    rgb = np.zeros((32, 48, 3), np.uint8)
+    rgb[..., 0] = 255
+    image = predictor.prepare(rgb)  # upscaling path
+    assert torch.equal(image[0, 0], torch.ones(64, 96)) and image[0, 1:].abs().max() == 0
+    with pytest.raises(ValueError):
+        predictor.prepare(np.zeros((32, 48), np.uint8))
+
+
+def test_intrinsics_at_input(checkpoint_path):
+    predictor = DepthMotionPredictor.from_checkpoint(checkpoint_path, device="cpu")
+    K = np.array([[200.0, 0, 159.5], [0, 200.0, 119.5], [0, 0, 1]])
+    np.testing.assert_allclose(predictor.intrinsics_at_input(K, (240, 320)),
+                               [[60.0, 0, 47.5], [0, 160 / 3, 31.5], [0, 0, 1]])
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError):
+        DepthMotionPredictor.from_checkpoint(str(tmp_path / "nope.pt"), device="cpu")
+
+
+def test_depth_to_points_known_values():
+    depth = np.full((3, 4), 2.0, np.float32)
+    depth[0, 0] = 0.0
+    K = np.array([[2.0, 0, 1.5], [0, 4.0, 1.0], [0, 0, 1]])
+    points = depth_to_points(depth, K)
+    assert points.shape == (3, 4, 3) and points.dtype == np.float32
+    np.testing.assert_allclose(points[2, 3], [(3 - 1.5) / 2 * 2, (2 - 1.0) / 4 * 2, 2.0])
+    assert np.isnan(points[0, 0]).all()
