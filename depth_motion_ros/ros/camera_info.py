@@ -1,0 +1,53 @@
+"""CameraInfo validation, intrinsics extraction and building, at any image resolution.
+
+Intrinsics follow docs/ARCHITECTURE.md: pixel centres at integer coordinates, so resizing maps
+``cx' = (cx + 0.5) * W2 / W1 - 0.5``. Distortion is not modelled by the networks (they learn on the raw
+images), so outputs advertise a distortion-free pinhole camera.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
+
+
+class CameraInfoError(ValueError):
+    """A camera_info that cannot be used; the text says why."""
+
+
+def intrinsics_from_camera_info(msg: CameraInfo) -> np.ndarray:
+    """3x3 K of a usable camera_info; raises CameraInfoError for zero size, NaN/inf or non-positive focal."""
+    if msg.width == 0 or msg.height == 0:
+        raise CameraInfoError(f"camera_info has zero size ({msg.width}x{msg.height})")
+    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(k)):
+        raise CameraInfoError("camera_info K contains NaN or infinite values")
+    if k[0, 0] <= 0 or k[1, 1] <= 0:
+        raise CameraInfoError(f"camera_info K has non-positive focal lengths fx={k[0, 0]}, fy={k[1, 1]}")
+    return k
+
+
+def resize_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
+    """K for the same camera at another resolution; sizes are ``(height, width)``."""
+    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
+    out = np.array(k, dtype=np.float64)
+    out[0, 0] *= sx
+    out[1, 1] *= sy
+    out[0, 2] = (k[0, 2] + 0.5) * sx - 0.5
+    out[1, 2] = (k[1, 2] + 0.5) * sy - 0.5
+    return out
+
+
+def build_camera_info(k: np.ndarray, size: tuple[int, int], header: Header) -> CameraInfo:
+    """Distortion-free CameraInfo (K, R = I, P = [K | 0]) for an image of ``size = (height, width)``."""
+    msg = CameraInfo()
+    msg.header = header
+    msg.height, msg.width = int(size[0]), int(size[1])
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [float(v) for v in np.asarray(k, dtype=np.float64).reshape(9)]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    p = np.zeros((3, 4))
+    p[:, :3] = k
+    msg.p = [float(v) for v in p.reshape(12)]
+    return msg

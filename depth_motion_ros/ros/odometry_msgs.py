@@ -1,0 +1,49 @@
+"""nav_msgs/Odometry and TransformStamped from an OdometryState."""
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import TransformStamped
+from nav_msgs.msg import Odometry
+from std_msgs.msg import Header
+
+from depth_motion_ros.ros.odometry import OdometryState, matrix_to_quaternion
+
+
+def _diagonal_covariance(diagonal: list[float] | tuple[float, ...]) -> list[float]:
+    covariance = np.zeros((6, 6))
+    np.fill_diagonal(covariance, diagonal)
+    return [float(v) for v in covariance.reshape(36)]
+
+
+def build_odometry(state: OdometryState, header: Header, child_frame: str,
+                   pose_covariance_diagonal: list[float], twist_covariance_diagonal: list[float]) -> Odometry:
+    """Odometry with the pose in ``header.frame_id`` (odom) and the twist in ``child_frame`` (base_link)."""
+    msg = Odometry()
+    msg.header = header
+    msg.child_frame_id = child_frame
+    position = state.odom_T_base[:3, 3]
+    quaternion = matrix_to_quaternion(state.odom_T_base[:3, :3])
+    msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = (float(v) for v in position)
+    (msg.pose.pose.orientation.x, msg.pose.pose.orientation.y,
+     msg.pose.pose.orientation.z, msg.pose.pose.orientation.w) = (float(v) for v in quaternion)
+    msg.pose.covariance = _diagonal_covariance(pose_covariance_diagonal)
+    msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (
+        float(v) for v in state.linear_velocity)
+    msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z = (
+        float(v) for v in state.angular_velocity)
+    msg.twist.covariance = _diagonal_covariance(twist_covariance_diagonal)
+    return msg
+
+
+def build_transform(state: OdometryState, header: Header, child_frame: str) -> TransformStamped:
+    """``header.frame_id -> child_frame`` transform carrying the odometry pose (for /tf)."""
+    msg = TransformStamped()
+    msg.header = header
+    msg.child_frame_id = child_frame
+    translation = state.odom_T_base[:3, 3]
+    quaternion = matrix_to_quaternion(state.odom_T_base[:3, :3])
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = (
+        float(v) for v in translation)
+    (msg.transform.rotation.x, msg.transform.rotation.y,
+     msg.transform.rotation.z, msg.transform.rotation.w) = (float(v) for v in quaternion)
+    return msg

@@ -1,0 +1,206 @@
+"""The node's parameters: one table with defaults, descriptions, ranges and run-time mutability.
+
+Keeping the table separate from the node lets the YAML in config/, the docs and the tests check the same
+names, and lets a run-time change be validated (NodeSettings.from_values) before it is accepted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+from depth_motion_ros.ros.qos import parse_reliability
+
+CHOICES = {
+    "input_transport": ("raw", "compressed"),
+    "intrinsics_source": ("auto", "camera_info", "learned"),
+    "scale_mode": ("fixed", "camera_height"),
+}
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    value_range: tuple[float, float] | None = None
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("checkpoint", "", "Model checkpoint (.pt). Empty: the model bundled with the package.", True),
+    ParameterSpec("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", True),
+    ParameterSpec("input_height", 0, "Network input height in pixels; 0 = the model's own size.", True, (0, 4096)),
+    ParameterSpec("input_width", 0, "Network input width in pixels; 0 = the model's own size.", True, (0, 4096)),
+    ParameterSpec("input_transport", "raw",
+                  "raw: subscribe to 'image' (sensor_msgs/Image); compressed: 'image/compressed'.", True),
+    ParameterSpec("input_reliability", "best_effort", "QoS reliability of the inputs: best_effort or reliable.",
+                  True),
+    ParameterSpec("input_depth", 1, "QoS history depth of the inputs (1 = newest frame only).", True, (1, 100)),
+    ParameterSpec("output_reliability", "reliable", "QoS reliability of the outputs: reliable or best_effort.",
+                  True),
+    ParameterSpec("output_depth", 1, "QoS history depth of the outputs.", True, (1, 100)),
+    ParameterSpec("intrinsics_source", "auto",
+                  "auto: camera_info when a valid one has arrived, else learned; camera_info: wait for it; "
+                  "learned: always the motion network's intrinsics."),
+    ParameterSpec("camera_frame", "", "Frame of depth, points and motion; empty = the input image's frame_id."),
+    ParameterSpec("odom_frame", "odom", "Fixed frame of the odometry (REP 105)."),
+    ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
+    ParameterSpec("camera_mount", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                  "Camera body frame (x forward, REP 103) in base_frame: [x, y, z, roll, pitch, yaw], "
+                  "metres and radians. The optical rotation is added by the node."),
+    ParameterSpec("publish_depth", True, "Publish depth/image and depth/camera_info."),
+    ParameterSpec("publish_points", True, "Publish the organised point cloud 'points'."),
+    ParameterSpec("publish_odom", True, "Publish 'odom' (nav_msgs/Odometry)."),
+    ParameterSpec("publish_motion", True, "Publish motion/field, motion/mask and motion/image."),
+    ParameterSpec("publish_tf", True, "Broadcast odom_frame -> base_frame on /tf (needs tf2_ros)."),
+    ParameterSpec("point_stride", 2, "Keep every N-th pixel (rows and columns) in the point cloud.", False, (1, 16)),
+    ParameterSpec("max_point_range", 50.0, "Points farther than this (metres) become NaN; 0 = no limit.", False,
+                  (0.0, 10000.0)),
+    ParameterSpec("max_rate_hz", 0.0, "Upper bound on processed frames per second; 0 = as fast as possible.",
+                  False, (0.0, 1000.0)),
+    ParameterSpec("max_frame_gap", 1.0,
+                  "Seconds between frames beyond which the pair is not used for motion; 0 = never.", False,
+                  (0.0, 3600.0)),
+    ParameterSpec("scale_mode", "fixed",
+                  "fixed: metres_per_unit; camera_height: metric scale from the ground plane and camera_height."),
+    ParameterSpec("metres_per_unit", 1.0, "Metres per model depth unit in fixed mode (and before the first "
+                  "ground fit in camera_height mode).", False, (1e-6, 1e6)),
+    ParameterSpec("camera_height", 1.5, "Camera height above the ground in metres (camera_height mode).", False,
+                  (0.01, 100.0)),
+    ParameterSpec("ground_region", 0.35, "Lowest fraction of the image searched for the ground plane.", False,
+                  (0.05, 0.9)),
+    ParameterSpec("scale_smoothing", 0.1, "Weight of each new ground-plane scale in the running average.", False,
+                  (0.001, 1.0)),
+    ParameterSpec("motion_threshold", 0.05, "Object motion (metres per frame) above which motion/mask is set.",
+                  False, (0.0, 100.0)),
+    ParameterSpec("motion_full_scale", 0.5, "Object motion (metres per frame) shown at full brightness.", False,
+                  (1e-6, 100.0)),
+    ParameterSpec("pose_covariance", [0.01, 0.01, 0.01, 0.01, 0.01, 0.01],
+                  "Diagonal of the odometry pose covariance: x y z roll pitch yaw."),
+    ParameterSpec("twist_covariance", [0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+                  "Diagonal of the odometry twist covariance: vx vy vz wx wy wz."),
+    ParameterSpec("summary_period", 10.0, "Seconds between one-line rate summaries in the log; 0 = never.", False,
+                  (0.0, 3600.0)),
+)
+
+PARAMETER_NAMES = tuple(spec.name for spec in PARAMETERS)
+READ_ONLY = frozenset(spec.name for spec in PARAMETERS if spec.read_only)
+
+
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """ParameterDescriptor with the description, read-only flag, choices and numeric range of ``spec``."""
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    if spec.name in CHOICES:
+        desc.additional_constraints = "one of: " + ", ".join(CHOICES[spec.name])
+    if spec.value_range is not None:
+        low, high = spec.value_range
+        if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            desc.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high), step=0.0)]
+    return desc
+
+
+def _choice(values: dict[str, Any], name: str) -> str:
+    value = str(values[name]).strip().lower()
+    if value not in CHOICES[name]:
+        raise ValueError(f"parameter '{name}' must be one of {', '.join(CHOICES[name])}; got '{values[name]}'")
+    return value
+
+
+def _six_numbers(values: dict[str, Any], name: str, allow_negative: bool = False) -> tuple[float, ...]:
+    numbers = tuple(float(v) for v in values[name])
+    if len(numbers) != 6:
+        raise ValueError(f"parameter '{name}' needs 6 numbers, got {len(numbers)}")
+    if not allow_negative and any(v < 0 for v in numbers):
+        raise ValueError(f"parameter '{name}' must not contain negative values")
+    return numbers
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Validated parameter values as the node uses them (one immutable object, swapped as a whole)."""
+
+    checkpoint: str
+    device: str
+    input_size: tuple[int, int] | None
+    input_transport: str
+    input_reliability: str
+    input_depth: int
+    output_reliability: str
+    output_depth: int
+    intrinsics_source: str
+    camera_frame: str
+    odom_frame: str
+    base_frame: str
+    camera_mount: tuple[float, ...]
+    publish_depth: bool
+    publish_points: bool
+    publish_odom: bool
+    publish_motion: bool
+    publish_tf: bool
+    point_stride: int
+    max_point_range: float
+    max_rate_hz: float
+    max_frame_gap: float
+    scale_mode: str
+    metres_per_unit: float
+    camera_height: float
+    ground_region: float
+    scale_smoothing: float
+    motion_threshold: float
+    motion_full_scale: float
+    pose_covariance: tuple[float, ...]
+    twist_covariance: tuple[float, ...]
+    summary_period: float
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> "NodeSettings":
+        """Validate a full name -> value mapping; ValueError names the first bad parameter."""
+        height, width = int(values["input_height"]), int(values["input_width"])
+        if (height == 0) != (width == 0):
+            raise ValueError("input_height and input_width must both be 0 (model size) or both be set")
+        for name in ("input_reliability", "output_reliability"):
+            parse_reliability(str(values[name]))
+        if not str(values["odom_frame"]).strip() or not str(values["base_frame"]).strip():
+            raise ValueError("odom_frame and base_frame must not be empty")
+        return cls(
+            checkpoint=str(values["checkpoint"]),
+            device=str(values["device"]),
+            input_size=(height, width) if height else None,
+            input_transport=_choice(values, "input_transport"),
+            input_reliability=str(values["input_reliability"]),
+            input_depth=int(values["input_depth"]),
+            output_reliability=str(values["output_reliability"]),
+            output_depth=int(values["output_depth"]),
+            intrinsics_source=_choice(values, "intrinsics_source"),
+            camera_frame=str(values["camera_frame"]),
+            odom_frame=str(values["odom_frame"]),
+            base_frame=str(values["base_frame"]),
+            camera_mount=_six_numbers(values, "camera_mount", allow_negative=True),
+            publish_depth=bool(values["publish_depth"]),
+            publish_points=bool(values["publish_points"]),
+            publish_odom=bool(values["publish_odom"]),
+            publish_motion=bool(values["publish_motion"]),
+            publish_tf=bool(values["publish_tf"]),
+            point_stride=int(values["point_stride"]),
+            max_point_range=float(values["max_point_range"]),
+            max_rate_hz=float(values["max_rate_hz"]),
+            max_frame_gap=float(values["max_frame_gap"]),
+            scale_mode=_choice(values, "scale_mode"),
+            metres_per_unit=float(values["metres_per_unit"]),
+            camera_height=float(values["camera_height"]),
+            ground_region=float(values["ground_region"]),
+            scale_smoothing=float(values["scale_smoothing"]),
+            motion_threshold=float(values["motion_threshold"]),
+            motion_full_scale=float(values["motion_full_scale"]),
+            pose_covariance=_six_numbers(values, "pose_covariance"),
+            twist_covariance=_six_numbers(values, "twist_covariance"),
+            summary_period=float(values["summary_period"]),
+        )
+
+
+def default_values() -> dict[str, Any]:
+    return {spec.name: spec.default for spec in PARAMETERS}

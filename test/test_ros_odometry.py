@@ -1,0 +1,100 @@
+"""Known answers for camera mounts, rotation conversions and odometry integration in REP 103/105 frames."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_motion_ros.ros.odometry import (
+    OdometryIntegrator,
+    axis_angle_to_matrix,
+    camera_mount,
+    invert_rigid,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    rigid_from_motion,
+    rpy_to_matrix,
+)
+
+
+def test_forward_camera_mount_maps_optical_axes_to_base_axes():
+    mount = camera_mount([0.2, 0.0, 1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(mount[:3, :3] @ [0, 0, 1], [1, 0, 0], atol=1e-12)   # optical z = forward
+    np.testing.assert_allclose(mount[:3, :3] @ [1, 0, 0], [0, -1, 0], atol=1e-12)  # optical x = right
+    np.testing.assert_allclose(mount[:3, :3] @ [0, 1, 0], [0, 0, -1], atol=1e-12)  # optical y = down
+    np.testing.assert_allclose(mount[:3, 3], [0.2, 0.0, 1.0])
+
+
+def test_mount_with_yaw_looks_left():
+    mount = camera_mount([0, 0, 0, 0, 0, np.pi / 2])
+    np.testing.assert_allclose(mount[:3, :3] @ [0, 0, 1], [0, 1, 0], atol=1e-12)
+
+
+def test_mount_rejects_wrong_length():
+    with pytest.raises(ValueError, match="6 values"):
+        camera_mount([0, 0, 0])
+
+
+def test_rpy_matches_z_y_x_composition():
+    roll, pitch, yaw = 0.1, -0.2, 0.3
+    expected = axis_angle_to_matrix([0, 0, yaw]) @ axis_angle_to_matrix([0, pitch, 0]) @ axis_angle_to_matrix(
+        [roll, 0, 0])
+    np.testing.assert_allclose(rpy_to_matrix(roll, pitch, yaw), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("rotvec", [[0, 0, 0], [0.3, -0.2, 0.1], [0, 0, 3.0], [2.5, 1.0, -1.0]])
+def test_axis_angle_round_trip(rotvec):
+    np.testing.assert_allclose(matrix_to_axis_angle(axis_angle_to_matrix(rotvec)), rotvec, atol=1e-9)
+
+
+@pytest.mark.parametrize("rotvec", [[0, 0, 0], [0, 0, np.pi / 2], [np.pi, 0, 0], [0, 3.1, 0], [1, 2, 0.5]])
+def test_quaternion_known_answers(rotvec):
+    rotvec = np.asarray(rotvec, dtype=float)
+    angle = np.linalg.norm(rotvec)
+    axis = rotvec / angle if angle > 0 else np.array([1.0, 0, 0])
+    expected = np.concatenate([axis * np.sin(angle / 2), [np.cos(angle / 2)]])
+    q = matrix_to_quaternion(axis_angle_to_matrix(rotvec))
+    assert q[3] >= 0
+    np.testing.assert_allclose(q, expected if expected[3] >= 0 else -expected, atol=1e-9)
+
+
+def test_invert_rigid():
+    transform = rigid_from_motion(np.array([0.1, 0.2, 0.3]), np.array([1.0, -2.0, 0.5]))
+    np.testing.assert_allclose(invert_rigid(transform) @ transform, np.eye(4), atol=1e-12)
+
+
+def test_camera_moving_forward_drives_base_link_along_x_with_body_twist():
+    integrator = OdometryIntegrator(camera_mount([0.3, 0, 1.2, 0, 0, 0]))
+    step = rigid_from_motion(np.zeros(3), np.array([0.0, 0.0, 0.5]))  # optical z forward, 0.5 m per frame
+    for _ in range(4):
+        state = integrator.update(step, dt=0.1)
+    np.testing.assert_allclose(state.odom_T_base[:3, 3], [2.0, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(state.odom_T_base[:3, :3], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(state.linear_velocity, [5.0, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(state.angular_velocity, 0, atol=1e-12)
+
+
+def test_camera_yawing_left_turns_base_link_left_and_arcs():
+    """Optical y points down, so a left turn of the robot is a rotation of -angle about optical y."""
+    integrator = OdometryIntegrator(camera_mount([0, 0, 0, 0, 0, 0]))
+    step = rigid_from_motion(np.array([0.0, -np.pi / 2, 0.0]), np.array([0.0, 0.0, 1.0]))
+    state = integrator.update(step, dt=1.0)
+    np.testing.assert_allclose(state.angular_velocity, [0, 0, np.pi / 2], atol=1e-9)
+    state = integrator.update(step, dt=1.0)
+    # 1 m forward, turn left, 1 m forward (now along +y), turn left: at (1, 1) facing -x.
+    np.testing.assert_allclose(state.odom_T_base[:3, 3], [1.0, 1.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(state.odom_T_base[:3, :3] @ [1, 0, 0], [-1, 0, 0], atol=1e-9)
+    # Linear velocity is in the current base frame: the last 1 m was straight ahead before the turn,
+    # i.e. to the robot's right after it (-y).
+    np.testing.assert_allclose(state.linear_velocity, [0, -1, 0], atol=1e-9)
+
+
+def test_reset_returns_to_origin_and_zero_dt_keeps_previous_twist():
+    integrator = OdometryIntegrator(np.eye(4))
+    step = rigid_from_motion(np.zeros(3), np.array([1.0, 0.0, 0.0]))
+    integrator.update(step, dt=0.5)
+    state = integrator.update(step, dt=0.0)
+    np.testing.assert_allclose(state.linear_velocity, [2.0, 0, 0])
+    np.testing.assert_allclose(state.odom_T_base[:3, 3], [2.0, 0, 0])
+    integrator.reset()
+    np.testing.assert_allclose(integrator.state.odom_T_base, np.eye(4))
+    np.testing.assert_allclose(integrator.state.linear_velocity, 0)

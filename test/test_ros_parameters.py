@@ -1,0 +1,84 @@
+"""Parameter table, validation of whole parameter sets, QoS parsing, and the shipped YAML's consistency."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rclpy.qos import HistoryPolicy, ReliabilityPolicy
+
+from depth_motion_ros.ros.parameters import (
+    PARAMETER_NAMES,
+    PARAMETERS,
+    READ_ONLY,
+    NodeSettings,
+    default_values,
+    descriptor,
+)
+from depth_motion_ros.ros.qos import make_qos, parse_reliability
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "depth_motion.yaml"
+
+
+@pytest.mark.parametrize("text, policy", [("best_effort", ReliabilityPolicy.BEST_EFFORT),
+                                          ("Best-Effort", ReliabilityPolicy.BEST_EFFORT),
+                                          ("reliable", ReliabilityPolicy.RELIABLE)])
+def test_reliability_parsing(text, policy):
+    assert parse_reliability(text) == policy
+
+
+def test_unknown_reliability_and_bad_depth_are_rejected():
+    with pytest.raises(ValueError, match="reliability"):
+        parse_reliability("sometimes")
+    with pytest.raises(ValueError, match="depth"):
+        make_qos("reliable", 0)
+
+
+def test_qos_profile_fields():
+    qos = make_qos("best_effort", 3)
+    assert qos.reliability == ReliabilityPolicy.BEST_EFFORT
+    assert qos.history == HistoryPolicy.KEEP_LAST and qos.depth == 3
+
+
+def test_defaults_validate_with_sensor_data_in_and_reliable_out():
+    settings = NodeSettings.from_values(default_values())
+    assert settings.input_reliability == "best_effort" and settings.input_depth == 1
+    assert settings.output_reliability == "reliable"
+    assert settings.input_size is None and settings.camera_mount == (0.0,) * 6
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"scale_mode": "magic"}, "scale_mode"),
+    ({"intrinsics_source": "guess"}, "intrinsics_source"),
+    ({"input_transport": "theora"}, "input_transport"),
+    ({"input_height": 128}, "both"),
+    ({"output_reliability": "maybe"}, "reliability"),
+    ({"camera_mount": [0.0, 1.0]}, "camera_mount"),
+    ({"pose_covariance": [0.1, 0.1, 0.1, -1.0, 0.1, 0.1]}, "negative"),
+    ({"odom_frame": " "}, "must not be empty"),
+])
+def test_invalid_values_name_the_parameter(changes, message):
+    values = default_values()
+    values.update(changes)
+    with pytest.raises(ValueError, match=message):
+        NodeSettings.from_values(values)
+
+
+def test_every_parameter_has_a_described_descriptor_with_its_range():
+    for spec in PARAMETERS:
+        desc = descriptor(spec)
+        assert desc.description and desc.read_only == spec.read_only
+    stride = descriptor(next(s for s in PARAMETERS if s.name == "point_stride"))
+    assert (stride.integer_range[0].from_value, stride.integer_range[0].to_value) == (1, 16)
+    rate = descriptor(next(s for s in PARAMETERS if s.name == "max_rate_hz"))
+    assert rate.floating_point_range[0].to_value == 1000.0
+    assert {"checkpoint", "device", "input_transport", "input_reliability"} <= READ_ONLY
+    assert "max_rate_hz" not in READ_ONLY
+
+
+def test_shipped_yaml_lists_exactly_the_declared_parameters_with_their_defaults():
+    content = yaml.safe_load(CONFIG.read_text())
+    values = content["/**"]["ros__parameters"]
+    assert set(values) == set(PARAMETER_NAMES)
+    assert values == default_values()
+    assert NodeSettings.from_values(values) == NodeSettings.from_values(default_values())
