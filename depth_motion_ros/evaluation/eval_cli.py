@@ -1,0 +1,91 @@
+"""`depth_motion_eval`: depth and odometry metrics of a checkpoint (or a trivial baseline) on recorded frames.
+
+Examples:
+  depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
+      --start 800 --end 1000 --max-depth 10 --json metrics.json
+  depth_motion_eval --baseline ramp --sequence ../shared/data/7scenes_redkitchen --start 800 --max-depth 10
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from depth_motion_ros.evaluation.baselines import BASELINES
+from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_sequence, format_report
+from depth_motion_ros.evaluation.metrics import CROPS
+from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
+from depth_motion_ros.sources import SourceError, open_source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth_motion_eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--checkpoint", help="model checkpoint (.pt) to evaluate")
+    what.add_argument("--baseline", choices=sorted(BASELINES),
+                      help="evaluate a trivial baseline instead: constant depth, ramp depth, or standing still")
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--sequence", help="sequence folder (rgb/, depth/, poses.txt, meta.yaml)")
+    data.add_argument("--bag", help="ROS 1 / ROS 2 bag with ground-truth depth and/or pose topics")
+    parser.add_argument("--topic", help="image topic of the bag (auto-detected when there is only one)")
+    parser.add_argument("--depth-topic", help="ground-truth depth topic of the bag (auto-detected)")
+    parser.add_argument("--pose-topic", help="ground-truth pose topic of the bag (auto-detected)")
+    parser.add_argument("--start", type=int, default=0, help="first frame index (default 0)")
+    parser.add_argument("--end", type=int, default=None, help="frame index to stop before (exclusive)")
+    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame (default 1)")
+    parser.add_argument("--min-depth", type=float, default=1e-3, help="smallest valid ground truth, metres")
+    parser.add_argument("--max-depth", type=float, default=80.0,
+                        help="largest valid ground truth and prediction cap, metres (80 outdoors; use 10 indoors)")
+    parser.add_argument("--crop", choices=sorted(CROPS), help="KITTI evaluation crop")
+    parser.add_argument("--no-median-scaling", action="store_true", help="score raw depth (metric models only)")
+    parser.add_argument("--snippet-length", type=int, default=5, help="frames per ATE snippet (default 5)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    return parser
+
+
+def _predictor(args: argparse.Namespace):
+    if args.baseline:
+        return BASELINES[args.baseline]()
+    from depth_motion_ros.inference import DepthMotionPredictor  # torch is needed only for models
+    return ModelFramePredictor(DepthMotionPredictor.from_checkpoint(args.checkpoint, device=args.device))
+
+
+def _source(args: argparse.Namespace):
+    if args.sequence:
+        if args.topic or args.depth_topic or args.pose_topic:
+            raise SourceError("--topic, --depth-topic and --pose-topic apply to --bag only")
+        return open_source("sequence", args.sequence, start=args.start, end=args.end, stride=args.stride)
+    options = {key: value for key, value in (("depth_topic", args.depth_topic), ("pose_topic", args.pose_topic))
+               if value}
+    return open_source("bag", args.bag, topic=args.topic, start=args.start, end=args.end, stride=args.stride,
+                       **options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = EvaluationSettings(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
+                                  median_scaling=not args.no_median_scaling, snippet_length=args.snippet_length)
+    try:
+        source = _source(args)
+        predictor = _predictor(args)
+    except (SourceError, ValueError, RuntimeError) as error:
+        print(f"depth_motion_eval: error: {error}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+    with tqdm(total=len(source), desc=f"evaluating {source.name}", unit="frame", file=sys.stderr) as bar:
+        report = evaluate_sequence(source, predictor, settings, progress=lambda _frame: bar.update())
+    subject = f"baseline '{args.baseline}'" if args.baseline else f"checkpoint {args.checkpoint}"
+    print(format_report(report, title=f"{subject} on {source.name}"))
+    if args.json:
+        result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
+                  "stride": args.stride, **report.to_dict()}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

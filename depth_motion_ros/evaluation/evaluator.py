@@ -1,0 +1,191 @@
+"""One evaluation path for models, baselines, the inference CLI and training validation.
+
+`SequenceEvaluator` takes, frame by frame, a predicted depth map and the predicted motion from the
+previous frame, together with the frame's ground truth, and keeps only per-image scores and poses, so
+a long sequence never holds its depth maps in memory. `evaluate_sequence` drives it with a
+`FramePredictor` over a frame source; `evaluate_predictions` feeds it precomputed arrays.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
+from depth_motion_ros.evaluation.trajectory import snippet_errors, trajectory_ate, trajectory_rpe
+from depth_motion_ros.sources.frame import Frame
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The protocol's knobs; the defaults are the owners' outdoor convention (use max_depth=10 indoors)."""
+
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+    crop: str | None = None
+    median_scaling: bool = True
+    snippet_length: int = 5
+
+
+class FramePredictor(Protocol):
+    """What is evaluated: depth per frame and the motion between consecutive frames."""
+
+    def predict_depth(self, frame: Frame) -> np.ndarray | None:
+        """Depth [h, w] in model units at any resolution, or None when this predictor has no depth."""
+
+    def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray | None:
+        """4x4 `T_21` mapping points of `previous`'s camera to `current`'s, or None (no odometry)."""
+
+
+@dataclass
+class EvaluationReport:
+    """Everything a run measured; `to_dict` is the JSON written by the CLI."""
+
+    frames: int = 0
+    depth_images: int = 0
+    depth: dict[str, float] = field(default_factory=dict)
+    median_scale: float | None = None  # median over images of the per-image median-scaling factor
+    pose_frames: int = 0
+    snippets: int = 0
+    snippet_ate: float | None = None
+    snippet_ate_std: float | None = None
+    trajectory_ate: float | None = None
+    rpe_translation: float | None = None
+    rpe_rotation_deg: float | None = None
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _longest_run(valid: Sequence[bool]) -> slice:
+    """The longest run of consecutive True entries (poses are compared only where ground truth is unbroken)."""
+    best, start = slice(0, 0), None
+    for i, ok in enumerate(list(valid) + [False]):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            if i - start > best.stop - best.start:
+                best = slice(start, i)
+            start = None
+    return best
+
+
+class SequenceEvaluator:
+    """Accumulates per-frame predictions and ground truth; `report()` computes the figures."""
+
+    def __init__(self, settings: EvaluationSettings | None = None) -> None:
+        self.settings = settings or EvaluationSettings()
+        self.frames = 0
+        self.per_image: list[dict[str, float]] = []
+        self.pred_poses: list[np.ndarray] = []
+        self.gt_poses: list[np.ndarray | None] = []
+        self._odometry = True
+
+    def add_frame(self, pred_depth: np.ndarray | None, gt_depth: np.ndarray | None,
+                  motion_from_previous: np.ndarray | None, gt_pose: np.ndarray | None) -> None:
+        """Add one frame. `motion_from_previous` is `T_21` from the previous frame (ignored for the first)."""
+        s = self.settings
+        if pred_depth is not None and gt_depth is not None:
+            scores = depth_metrics(pred_depth, gt_depth, s.min_depth, s.max_depth, s.crop, s.median_scaling)
+            if scores is not None:
+                self.per_image.append(scores)
+        if self.frames == 0:
+            self.pred_poses.append(np.eye(4))
+        elif motion_from_previous is None:
+            self._odometry = False
+        elif self._odometry:
+            self.pred_poses.append(self.pred_poses[-1] @ np.linalg.inv(motion_from_previous))
+        self.gt_poses.append(None if gt_pose is None else np.asarray(gt_pose, dtype=np.float64))
+        self.frames += 1
+
+    def report(self) -> EvaluationReport:
+        s = self.settings
+        report = EvaluationReport(frames=self.frames, depth_images=len(self.per_image),
+                                  depth=mean_metrics(self.per_image), settings=asdict(s))
+        if s.median_scaling and self.per_image:
+            report.median_scale = float(np.median([row["scale"] for row in self.per_image]))
+        if not self._odometry or self.frames < 2:
+            return report
+        run = _longest_run([pose is not None for pose in self.gt_poses])
+        gt = np.stack(self.gt_poses[run]) if run.stop > run.start else np.zeros((0, 4, 4))
+        pred = np.stack(self.pred_poses[run]) if len(gt) else gt
+        report.pose_frames = len(gt)
+        if len(gt) >= s.snippet_length:
+            errors = snippet_errors(pred, gt, s.snippet_length)
+            report.snippets = len(errors)
+            report.snippet_ate = float(np.mean(errors))
+            report.snippet_ate_std = float(np.std(errors))
+        if len(gt) >= 3:
+            report.trajectory_ate = trajectory_ate(pred, gt)
+            report.rpe_translation, report.rpe_rotation_deg = trajectory_rpe(pred, gt)
+        return report
+
+
+def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
+                      settings: EvaluationSettings | None = None, progress=None) -> EvaluationReport:
+    """Run `predictor` over `frames` (depth on each, motion on consecutive pairs) and score it.
+
+    `progress`, when given, is called with each frame after it is processed (e.g. a tqdm update).
+    """
+    evaluator = SequenceEvaluator(settings)
+    previous: Frame | None = None
+    for frame in frames:
+        pred_depth = predictor.predict_depth(frame) if frame.depth is not None else None
+        motion = predictor.predict_motion(previous, frame) if previous is not None else None
+        evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose)
+        previous = frame
+        if progress is not None:
+            progress(frame)
+    return evaluator.report()
+
+
+def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Sequence[np.ndarray | None],
+                         pred_poses: np.ndarray | None = None, gt_poses: Sequence[np.ndarray | None] | None = None,
+                         settings: EvaluationSettings | None = None) -> EvaluationReport:
+    """Score precomputed outputs: depth maps per frame and camera-to-world poses (e.g. a TUM trajectory).
+
+    `pred_poses` are converted to per-pair motions so that the same accumulation as `evaluate_sequence`
+    applies. Lists are per frame; None marks a frame without that prediction or ground truth.
+    """
+    count = len(pred_depths)
+    if len(gt_depths) != count:
+        raise ValueError(f"{count} predicted depth maps but {len(gt_depths)} ground-truth entries")
+    if pred_poses is not None and (gt_poses is None or len(pred_poses) != count or len(gt_poses) != count):
+        raise ValueError("pred_poses and gt_poses must both be given with one entry per frame")
+    evaluator = SequenceEvaluator(settings)
+    for i in range(count):
+        motion = None
+        if pred_poses is not None and i > 0:
+            motion = np.linalg.inv(pred_poses[i]) @ pred_poses[i - 1]  # T_21 such that P_i = P_{i-1} inv(T_21)
+        gt_pose = gt_poses[i] if gt_poses is not None else None
+        evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose)
+    return evaluator.report()
+
+
+def format_report(report: EvaluationReport, title: str = "") -> str:
+    """A terminal table of the report's figures."""
+    lines = [title] if title else []
+    lines.append(f"frames: {report.frames}")
+    if report.depth:
+        names = list(report.depth)
+        lines.append(f"depth ({report.depth_images} images with ground truth, "
+                     f"median scaling {'on' if report.settings.get('median_scaling') else 'off'}):")
+        lines.append("  " + " ".join(f"{name:>9}" for name in names))
+        lines.append("  " + " ".join(f"{report.depth[name]:9.4f}" for name in names))
+    else:
+        lines.append("depth: no frames with ground-truth depth and a depth prediction")
+    if report.snippet_ate is not None or report.trajectory_ate is not None:
+        lines.append(f"odometry ({report.pose_frames} frames with ground-truth poses):")
+        if report.snippet_ate is not None:
+            lines.append(f"  snippet ATE ({report.settings.get('snippet_length')} frames, {report.snippets} snippets): "
+                         f"{report.snippet_ate:.4f} +- {report.snippet_ate_std:.4f}")
+        if report.trajectory_ate is not None:
+            lines.append(f"  trajectory ATE (Sim3): {report.trajectory_ate:.4f}")
+            lines.append(f"  RPE (1 frame): {report.rpe_translation:.4f} translation, "
+                         f"{report.rpe_rotation_deg:.4f} deg rotation")
+    else:
+        lines.append("odometry: no motion prediction or not enough frames with ground-truth poses")
+    return "\n".join(lines)

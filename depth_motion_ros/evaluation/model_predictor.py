@@ -1,0 +1,47 @@
+"""Adapts a `DepthMotionPredictor` (or its ONNX twin) to the evaluation's `FramePredictor` protocol."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
+from depth_motion_ros.sources.frame import Frame
+
+
+def motion_matrix(rotation: torch.Tensor, translation: torch.Tensor) -> np.ndarray:
+    """Axis-angle `[1, 3]` and translation `[1, 3]` of the motion network -> 4x4 `T_21` (float64)."""
+    transform = np.eye(4)
+    transform[:3, :3] = axis_angle_to_matrix(rotation.detach().float().cpu())[0].numpy()
+    transform[:3, 3] = translation.detach().float().cpu()[0].numpy()
+    return transform
+
+
+class ModelFramePredictor:
+    """Depth of each frame and camera motion between consecutive frames with one network.
+
+    The motion network consumes both frames' depth, so each frame's input tensor and depth are kept for
+    the next pair (the last two frames only) instead of being recomputed.
+    """
+
+    def __init__(self, predictor) -> None:
+        self.predictor = predictor
+        self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _inputs(self, frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
+        if frame.index not in self._cache:
+            image = self.predictor.prepare(frame.rgb)
+            depth = self.predictor.depth(image)
+            if len(self._cache) >= 2:
+                del self._cache[min(self._cache)]
+            self._cache[frame.index] = (image, depth)
+        return self._cache[frame.index]
+
+    def predict_depth(self, frame: Frame) -> np.ndarray:
+        """Depth at the network's input size; the metrics resize it to the ground truth's resolution."""
+        return self._inputs(frame)[1][0, 0].detach().float().cpu().numpy()
+
+    def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray:
+        image1, depth1 = self._inputs(previous)
+        image2, depth2 = self._inputs(current)
+        output = self.predictor.motion(image1, depth1, image2, depth2)
+        return motion_matrix(output.rotation, output.translation)

@@ -1,0 +1,131 @@
+"""Camera poses in numpy: quaternions, TUM trajectory files and time interpolation of ground truth.
+
+TUM files (`t tx ty tz qx qy qz qw`, camera-to-world, optical frame) are the project's trajectory format,
+read for ground truth and written by the inference CLI. Ground-truth topics in bags run at their own
+rate (EuRoC: 200 Hz body poses), so poses are interpolated at each image's time instead of being matched
+to the nearest message.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def quaternion_to_matrix(qx: float, qy: float, qz: float, qw: float) -> np.ndarray:
+    """Unit quaternion (normalised here) -> 3x3 rotation matrix."""
+    q = np.array([qx, qy, qz, qw], dtype=np.float64)
+    norm = np.linalg.norm(q)
+    if norm == 0.0:
+        raise ValueError("zero quaternion")
+    x, y, z, w = q / norm
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix -> unit quaternion `(x, y, z, w)` with `w >= 0` (Shepperd's method)."""
+    m = np.asarray(rotation, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
+    quat = np.array(q) / np.linalg.norm(q)
+    return -quat if quat[3] < 0 else quat
+
+
+def pose_matrix(translation: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:
+    """4x4 homogeneous pose from a translation and an `(x, y, z, w)` quaternion."""
+    pose = np.eye(4)
+    pose[:3, :3] = quaternion_to_matrix(*quaternion_xyzw)
+    pose[:3, 3] = translation
+    return pose
+
+
+def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A TUM trajectory file -> `(timestamps [N], poses [N, 4, 4])`; `#` comments and blank lines skipped."""
+    times, poses = [], []
+    for line_number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        values = text.replace(",", " ").split()
+        if len(values) != 8:
+            raise ValueError(f"{path}:{line_number}: expected 8 values 't tx ty tz qx qy qz qw', got {len(values)}")
+        numbers = [float(v) for v in values]
+        times.append(numbers[0])
+        poses.append(pose_matrix(numbers[1:4], numbers[4:8]))
+    return np.asarray(times, dtype=np.float64), np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)
+
+
+def write_tum(path: str | Path, timestamps: Sequence[float], poses: Sequence[np.ndarray]) -> None:
+    """Write camera-to-world poses as a TUM trajectory file with a header comment."""
+    lines = ["# t tx ty tz qx qy qz qw (camera-to-world, optical frame)"]
+    for stamp, pose in zip(timestamps, poses):
+        tx, ty, tz = np.asarray(pose)[:3, 3]
+        qx, qy, qz, qw = matrix_to_quaternion(np.asarray(pose)[:3, :3])
+        lines.append(f"{stamp:.6f} {tx:.9f} {ty:.9f} {tz:.9f} {qx:.9f} {qy:.9f} {qz:.9f} {qw:.9f}")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions along the shorter arc."""
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:  # nearly parallel: linear interpolation is exact to float precision
+        q = q0 + fraction * (q1 - q0)
+        return q / np.linalg.norm(q)
+    angle = np.arccos(dot)
+    return (np.sin((1 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
+
+
+class PoseTrack:
+    """Time-stamped poses that answer "where was the camera at time t" by interpolation.
+
+    Translation is interpolated linearly and rotation by slerp between the two bracketing poses. A time
+    outside the track by more than `tolerance` seconds has no pose (None) rather than an extrapolated one.
+    """
+
+    def __init__(self, timestamps: Sequence[float], poses: Sequence[np.ndarray], tolerance: float = 0.02) -> None:
+        order = np.argsort(np.asarray(timestamps, dtype=np.float64), kind="stable")
+        self.timestamps = np.asarray(timestamps, dtype=np.float64)[order]
+        self.poses = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)[order]
+        self.tolerance = tolerance
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    def at(self, t: float) -> np.ndarray | None:
+        """The pose at time `t` (seconds), or None when `t` is not covered by the track."""
+        times = self.timestamps
+        if len(times) == 0 or t < times[0] - self.tolerance or t > times[-1] + self.tolerance:
+            return None
+        upper = int(np.searchsorted(times, t))
+        if upper < len(times) and times[upper] == t:
+            return self.poses[upper].copy()
+        if upper == 0:
+            return self.poses[0].copy()
+        if upper == len(times):
+            return self.poses[-1].copy()
+        t0, t1 = times[upper - 1], times[upper]
+        fraction = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
+        p0, p1 = self.poses[upper - 1], self.poses[upper]
+        pose = np.eye(4)
+        pose[:3, 3] = (1 - fraction) * p0[:3, 3] + fraction * p1[:3, 3]
+        q = _slerp(matrix_to_quaternion(p0[:3, :3]), matrix_to_quaternion(p1[:3, :3]), fraction)
+        pose[:3, :3] = quaternion_to_matrix(*q)
+        return pose
