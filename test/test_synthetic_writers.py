@@ -57,8 +57,7 @@ def test_bag_has_every_topic_once_per_frame_with_the_rendered_payloads(written, 
     with AnyReader([bag], default_typestore=typestore) as reader:
         counts = {c.topic: c.msgcount for c in reader.connections}
         assert counts == {t: PARAMS.frames for t in (writers.IMAGE_TOPIC, writers.CAMERA_INFO_TOPIC,
-                                                      writers.POSE_TOPIC, writers.DEPTH_TOPIC,
-                                                      writers.MOTION_TOPIC)}
+                                                      writers.POSE_TOPIC, writers.DEPTH_TOPIC)}
         by_topic: dict[str, list] = {}
         for connection, timestamp, raw in reader.messages():
             message = reader.deserialize(raw, connection.msgtype)
@@ -73,9 +72,6 @@ def test_bag_has_every_topic_once_per_frame_with_the_rendered_payloads(written, 
         assert depth.encoding == "32FC1"
         assert np.array_equal(np.frombuffer(bytes(depth.data), np.float32).reshape(32, 64), expected.depth,
                               equal_nan=True)
-        motion = by_topic[writers.MOTION_TOPIC][index]
-        assert np.array_equal(np.frombuffer(bytes(motion.data), np.float32).reshape(32, 64, 3),
-                              expected.object_motion)
         info = by_topic[writers.CAMERA_INFO_TOPIC][index]
         assert np.allclose(np.asarray(info.k).reshape(3, 3), expected.intrinsics)
         pose = by_topic[writers.POSE_TOPIC][index].pose

@@ -2,8 +2,8 @@
 
 Both are written in one pass over the frames (rendering is the expensive part). The folder is what the
 trainer, `depth_motion_infer --sequence` and `depth_motion_eval` read; the bag is what the demo plays to the
-node. Object motion, which no real dataset has, goes to `motion/NNNNNN.npy` and the `/groundtruth/motion`
-topic.
+node. Object motion, which no real dataset has, goes to `motion/NNNNNN.npy` in the folder only: in the
+bag a third image topic would stop tools from auto-detecting the camera topic.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ IMAGE_TOPIC = "/camera/image_raw"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
 POSE_TOPIC = "/groundtruth/pose"
 DEPTH_TOPIC = "/groundtruth/depth"
-MOTION_TOPIC = "/groundtruth/motion"
 
 
 def depth_to_png_units(depth: np.ndarray, depth_scale: float = DEPTH_SCALE) -> np.ndarray:
@@ -81,7 +80,7 @@ class SequenceFolderWriter:
 
 
 class SyntheticBagWriter:
-    """ROS 2 MCAP bag: Image (rgb8), CameraInfo, ground-truth PoseStamped, depth (32FC1) and motion (32FC3)."""
+    """ROS 2 MCAP bag: Image (rgb8), CameraInfo, ground-truth PoseStamped and depth (32FC1)."""
 
     def __init__(self, path: str | Path, scene: Scene) -> None:
         self.path = Path(path)
@@ -90,8 +89,7 @@ class SyntheticBagWriter:
         self._writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         topics = {IMAGE_TOPIC: "sensor_msgs/msg/Image", CAMERA_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-                  POSE_TOPIC: "geometry_msgs/msg/PoseStamped", DEPTH_TOPIC: "sensor_msgs/msg/Image",
-                  MOTION_TOPIC: "sensor_msgs/msg/Image"}
+                  POSE_TOPIC: "geometry_msgs/msg/PoseStamped", DEPTH_TOPIC: "sensor_msgs/msg/Image"}
         self._connections = {topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
                              for topic, msgtype in topics.items()}
 
@@ -146,7 +144,6 @@ class SyntheticBagWriter:
             CAMERA_INFO_TOPIC: self._camera_info(stamp, frame.intrinsics, width, height),
             POSE_TOPIC: self._pose(stamp, frame.pose),
             DEPTH_TOPIC: self._image(stamp, frame.depth.astype(np.float32), "32FC1"),
-            MOTION_TOPIC: self._image(stamp, frame.object_motion.astype(np.float32), "32FC3"),
         }
         for topic, message in messages.items():
             data = self.typestore.serialize_cdr(message, message.__msgtype__)

@@ -1,0 +1,103 @@
+"""`depth_motion_infer`: make any video, image folder, sequence folder or bag 3D.
+
+Depth for every frame, the camera trajectory, the object motion field, optional coloured point clouds and
+a side-by-side video, written to one output folder (contract: depth_motion_ros/cli/infer_outputs.py and
+docs/demo.md). `--eval` scores the run against the ground truth the input carries.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from depth_motion_ros.checkpoint import CheckpointError
+from depth_motion_ros.cli.ground_truth_evaluation import GroundTruthEvaluation, format_summary
+from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
+from depth_motion_ros.cli.sequence_inference import SequenceInference
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.sources import SourceError, open_source
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth_motion_infer",
+        description="Predict depth, camera trajectory and object motion for every frame of an input.")
+    inputs = parser.add_mutually_exclusive_group(required=True)
+    inputs.add_argument("--video", help="video file (anything OpenCV reads)")
+    inputs.add_argument("--images", help="folder of image files, in natural order")
+    inputs.add_argument("--sequence", help="sequence folder (rgb/, meta.yaml intrinsics, optional depth/ poses.txt)")
+    inputs.add_argument("--bag", help="ROS 1 or ROS 2 bag (sqlite3 or MCAP)")
+    parser.add_argument("--topic", help="image topic of the bag (auto-detected when there is only one)")
+    parser.add_argument("--out", required=True, help="output folder (created)")
+    parser.add_argument("--checkpoint", help="model checkpoint (.pt); default: the bundled model")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--start", type=int, default=0, help="first frame index")
+    parser.add_argument("--end", type=int, help="stop before this frame index")
+    parser.add_argument("--stride", type=int, default=1, help="use every N-th frame")
+    parser.add_argument("--points", action="store_true", help="also write points/NNNNNN.ply")
+    parser.add_argument("--point-stride", type=int, default=1, help="keep every N-th pixel in the .ply files")
+    parser.add_argument("--no-video", action="store_true", help="skip video.mp4")
+    parser.add_argument("--eval", action="store_true", help="score against the input's ground truth")
+    parser.add_argument("--max-depth", type=float, default=80.0, help="depth cap of --eval, metres")
+    parser.add_argument("--crop", choices=("garg", "eigen"), help="KITTI evaluation crop of --eval")
+    return parser
+
+
+def _source_arguments(args: argparse.Namespace) -> tuple[str, str]:
+    for kind in ("video", "images", "sequence", "bag"):
+        path = getattr(args, kind)
+        if path is not None:
+            return kind, path
+    raise AssertionError("argparse guarantees one input")
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run inference as `args` say; returns the evaluation summary ({} without --eval)."""
+    kind, path = _source_arguments(args)
+    if args.topic is not None and kind != "bag":
+        raise ValueError("--topic applies to --bag only")
+    source = open_source(kind, path, topic=args.topic, start=args.start, end=args.end, stride=args.stride)
+    predictor = DepthMotionPredictor.from_checkpoint(args.checkpoint, device=args.device)
+    writer = InferenceOutputWriter(args.out, points=args.points, point_stride=args.point_stride,
+                                   video=not args.no_video, fps=(source.rate_hz or 10.0) / args.stride)
+    evaluation = GroundTruthEvaluation(max_depth=args.max_depth, crop=args.crop) if args.eval else None
+    count = 0
+    try:
+        total = len(source)
+    except TypeError:
+        total = None
+    for result in tqdm(SequenceInference(predictor).run(source), total=total, desc=source.name, unit="frame"):
+        writer.write(result)
+        if evaluation is not None:
+            evaluation.add(result.depth, result.pose, result.frame.depth, result.frame.pose)
+        count += 1
+    if count == 0:
+        raise SourceError(f"{path} yielded no frames")
+    written = writer.close()
+    print(f"{count} frames -> {args.out}")
+    for file in written:
+        print(f"wrote {file}")
+    if evaluation is None:
+        return {}
+    summary = evaluation.summary()
+    (Path(args.out) / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(format_summary(summary))
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except (SourceError, CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"depth_motion_infer: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
