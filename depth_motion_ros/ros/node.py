@@ -1,0 +1,338 @@
+"""The depth_motion node: camera in; depth, point cloud, odometry and object motion out.
+
+Threading follows the newest-frame policy: subscription callbacks only store the latest message (one slot,
+depth-1 QoS), and one worker thread takes the newest frame whenever it is free, so latency stays bounded
+when the camera is faster than the networks. All numerical work is in DepthMotionPipeline; this module
+decodes, decides what to publish and publishes.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import rclpy
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from nav_msgs.msg import Odometry
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path
+from depth_motion_ros.image_encoding import ImageDecodeError
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.model_config import SIZE_MULTIPLE
+from depth_motion_ros.ros.camera_info import CameraInfoError, build_camera_info, intrinsics_from_camera_info
+from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
+from depth_motion_ros.ros.latest_slot import LatestSlot
+from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask
+from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
+from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSettings, descriptor
+from depth_motion_ros.ros.pipeline import DepthMotionPipeline, FrameResult, PipelineOptions
+from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
+from depth_motion_ros.ros.processing_stats import ProcessingStats, format_stage_times
+from depth_motion_ros.ros.qos import make_qos
+from depth_motion_ros.ros.stream_continuity import Continuity
+from depth_motion_ros.ros.tf_broadcast import make_transform_broadcaster
+
+NODE_NAME = "depth_motion"
+WARN_THROTTLE_S = 5.0
+
+NO_MODEL_MESSAGE = (
+    "no checkpoint: the parameter 'checkpoint' is empty and no trained default model is bundled with "
+    "depth_motion_ros yet (share/depth_motion_ros/models/default_light.pt). Train one with "
+    "'depth_motion_train --config light --bag BAG_DIR --out RUN_DIR' (or --video FILE / --images DIR) and "
+    "start the node with '-p checkpoint:=RUN_DIR/checkpoints/best.pt'.")
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (no or incompatible model, invalid parameters); the text says what to do."""
+
+
+def load_predictor(settings: NodeSettings) -> DepthMotionPredictor:
+    """The predictor for the 'checkpoint', 'device' and input size parameters, or a StartupError."""
+    path = settings.checkpoint or default_checkpoint_path()
+    if not path:
+        raise StartupError(NO_MODEL_MESSAGE)
+    try:
+        predictor = DepthMotionPredictor.from_checkpoint(str(path), settings.device)
+    except (CheckpointError, ValueError) as error:
+        raise StartupError(f"cannot use checkpoint '{path}': {error}") from error
+    if settings.input_size is not None:
+        if any(side % SIZE_MULTIPLE for side in settings.input_size):
+            raise StartupError(f"input_height and input_width must be multiples of {SIZE_MULTIPLE}, got "
+                               f"{settings.input_size[0]}x{settings.input_size[1]}")
+        predictor.input_size = settings.input_size
+    return predictor
+
+
+def pipeline_options(settings: NodeSettings) -> PipelineOptions:
+    return PipelineOptions(scale_mode=settings.scale_mode, metres_per_unit=settings.metres_per_unit,
+                           camera_height=settings.camera_height, ground_region=settings.ground_region,
+                           scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
+                           intrinsics_source=settings.intrinsics_source)
+
+
+def stamp_seconds(header: Header) -> float:
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+class DepthMotionNode(Node):
+    """Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes depth, points, odom, motion."""
+
+    def __init__(self, predictor: DepthMotionPredictor | None = None, **node_options: Any) -> None:
+        super().__init__(NODE_NAME, **node_options)
+        values = {spec.name: self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+                  for spec in PARAMETERS}
+        try:
+            self._settings = NodeSettings.from_values(values)
+            self._predictor = predictor if predictor is not None else load_predictor(self._settings)
+        except (StartupError, ValueError) as error:
+            super().destroy_node()
+            raise error if isinstance(error, StartupError) else StartupError(f"invalid parameters: {error}")
+        self._pipeline = DepthMotionPipeline(self._predictor, camera_mount(self._settings.camera_mount))
+        self._pipeline_lock = threading.Lock()
+        self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        self._rate_limit_dropped = 0
+        self._stats = ProcessingStats()
+        self._create_interfaces()
+        self._tf_broadcaster, tf_missing_reason = make_transform_broadcaster(self)
+        if self._tf_broadcaster is None:
+            self.get_logger().info(f"TF is off: {tf_missing_reason}; odometry is published on 'odom' only")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._summary_timer = None
+        self._restart_summary_timer()
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._worker_loop, name="depth_motion_worker", daemon=True)
+        self._worker.start()
+        size = self._predictor.input_size
+        self.get_logger().info(
+            f"ready: model '{self._predictor.config.name}' at {size[1]}x{size[0]} on {self._predictor.device}, "
+            f"input '{self._image_subscription.topic_name}'")
+
+    # ----------------------------------------------------------------------------------------- set-up
+    def _create_interfaces(self) -> None:
+        settings = self._settings
+        input_qos = make_qos(settings.input_reliability, settings.input_depth)
+        output_qos = make_qos(settings.output_reliability, settings.output_depth)
+        if settings.input_transport == "compressed":
+            self._image_subscription = self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, input_qos)
+        else:
+            self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+        self._camera_info_subscription = self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info, input_qos)
+        self._depth_pub = self.create_publisher(Image, "depth/image", output_qos)
+        self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
+        self._points_pub = self.create_publisher(PointCloud2, "points", output_qos)
+        self._odom_pub = self.create_publisher(Odometry, "odom", output_qos)
+        self._motion_field_pub = self.create_publisher(Image, "motion/field", output_qos)
+        self._motion_mask_pub = self.create_publisher(Image, "motion/mask", output_qos)
+        self._motion_image_pub = self.create_publisher(Image, "motion/image", output_qos)
+        self._reset_service = self.create_service(Trigger, "~/reset_odometry", self._on_reset_odometry)
+
+    def _restart_summary_timer(self) -> None:
+        if self._summary_timer is not None:
+            self.destroy_timer(self._summary_timer)
+            self._summary_timer = None
+        if self._settings.summary_period > 0:
+            self._summary_timer = self.create_timer(self._settings.summary_period, self._log_summary)
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Validate the whole new parameter set before accepting it, then apply it atomically."""
+        values = {name: self.get_parameter(name).value for name in PARAMETER_NAMES}
+        values.update({parameter.name: parameter.value for parameter in parameters})
+        try:
+            settings = NodeSettings.from_values(values)
+        except (ValueError, TypeError) as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        previous, self._settings = self._settings, settings
+        if settings.camera_mount != previous.camera_mount:
+            with self._pipeline_lock:
+                self._pipeline.set_mount(camera_mount(settings.camera_mount))
+        if settings.summary_period != previous.summary_period:
+            self._restart_summary_timer()
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------------------------- callbacks
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        """Only store the newest frame: the worker decides when to process (never a queue)."""
+        self._stats.record_received()
+        self._slot.put((msg, time.monotonic()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            k = intrinsics_from_camera_info(msg)
+        except CameraInfoError as error:
+            self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+            return
+        self._camera = (k, (int(msg.height), int(msg.width)))
+
+    def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._pipeline_lock:
+            self._pipeline.reset()
+        self.get_logger().info("odometry reset on request: base_link is back at the odom origin")
+        response.success = True
+        response.message = "odometry reset"
+        return response
+
+    def _log_summary(self) -> None:
+        self.get_logger().info(self._stats.summary(self.dropped_frames))
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames received but never processed because a newer one arrived first."""
+        return self._slot.dropped + self._rate_limit_dropped
+
+    # ---------------------------------------------------------------------------------------- worker
+    def _worker_loop(self) -> None:
+        next_start = 0.0
+        while not self._stopping.is_set():
+            item = self._slot.take(timeout=0.5)
+            if item is None:
+                continue
+            rate = self._settings.max_rate_hz
+            if rate > 0:
+                wait = next_start - time.monotonic()
+                if wait > 0:
+                    if self._stopping.wait(wait):
+                        break
+                    newer = self._slot.take(timeout=0.0)
+                    if newer is not None:
+                        self._rate_limit_dropped += 1
+                        item = newer
+                next_start = time.monotonic() + 1.0 / rate
+            try:
+                self._process(*item)
+            except ImageDecodeError as error:
+                self.get_logger().warning(f"dropping image: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+            except Exception as error:  # a bug must not kill the node; say so loudly and go on
+                self.get_logger().error(f"processing failed: {type(error).__name__}: {error}",
+                                        throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _wants(self, publisher: Any) -> bool:
+        return publisher.get_subscription_count() > 0
+
+    def _want_motion(self, settings: NodeSettings) -> bool:
+        # Odometry is state: it integrates whenever it is enabled, subscribed or not, so a late subscriber
+        # gets a correct pose. The motion images are skipped when nobody listens.
+        motion_images = settings.publish_motion and any(
+            self._wants(p) for p in (self._motion_field_pub, self._motion_mask_pub, self._motion_image_pub))
+        return settings.publish_odom or (settings.publish_tf and self._tf_broadcaster is not None) or motion_images
+
+    def _camera_k_for(self, image_size: tuple[int, int]) -> np.ndarray | None:
+        camera = self._camera
+        if camera is None:
+            return None
+        k, size = camera
+        if size != image_size:
+            self.get_logger().warning(
+                f"camera_info is for {size[1]}x{size[0]} but the image is {image_size[1]}x{image_size[0]}; "
+                "using learned intrinsics", throttle_duration_sec=WARN_THROTTLE_S)
+            return None
+        return k
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        settings = self._settings
+        want_motion = self._want_motion(settings)
+        want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
+        if not (want_motion or want_images):
+            return
+        tick = time.perf_counter()
+        rgb = message_to_rgb(msg)
+        camera_k = self._camera_k_for(rgb.shape[:2])
+        decode_s = time.perf_counter() - tick
+        stamp = stamp_seconds(msg.header)
+        with self._pipeline_lock:
+            previous_stamp = self._pipeline.previous_stamp
+            result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings), want_motion)
+        self._log_continuity(result.continuity, previous_stamp, stamp, settings)
+        header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
+        tick = time.perf_counter()
+        latency = self._publish(result, header, settings, received)
+        publish_s = time.perf_counter() - tick
+        stages = {"decode": decode_s, **result.stage_seconds, "publish": publish_s}
+        self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
+        self.get_logger().debug(f"frame {stamp:.3f}: {format_stage_times(stages)}")
+
+    def _log_continuity(self, continuity: Continuity, previous: float | None, stamp: float,
+                        settings: NodeSettings) -> None:
+        if continuity is Continuity.BACKWARDS:
+            self.get_logger().info(f"image time jumped back by {previous - stamp:.3f} s (bag loop or restart): "
+                                   "odometry reset to the origin")
+        elif continuity is Continuity.GAP:
+            self.get_logger().info(f"no image for {stamp - previous:.3f} s (max_frame_gap "
+                                   f"{settings.max_frame_gap} s): motion restarts from this frame, pose kept")
+
+    def _publish(self, result: FrameResult, header: Header, settings: NodeSettings, received: float) -> float:
+        """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
+        size = result.depth.shape
+        if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
+            self.get_logger().warning("no intrinsics yet (intrinsics_source is camera_info and none has arrived): "
+                                      "publishing depth without camera_info and no points",
+                                      throttle_duration_sec=WARN_THROTTLE_S)
+        if settings.publish_depth and self._wants(self._depth_pub):
+            self._depth_pub.publish(numpy_to_image(result.depth, header))
+        latency = time.monotonic() - received
+        if settings.publish_depth and result.intrinsics is not None and self._wants(self._depth_info_pub):
+            self._depth_info_pub.publish(build_camera_info(result.intrinsics, size, header))
+        if settings.publish_points and result.intrinsics is not None and self._wants(self._points_pub):
+            points = organised_points(result.depth, result.intrinsics, result.rgb, settings.point_stride,
+                                      settings.max_point_range)
+            self._points_pub.publish(build_point_cloud(points, header))
+        if result.odometry is not None:
+            odom_header = Header(stamp=header.stamp, frame_id=settings.odom_frame)
+            if settings.publish_odom and self._wants(self._odom_pub):
+                self._odom_pub.publish(build_odometry(result.odometry, odom_header, settings.base_frame,
+                                                      list(settings.pose_covariance),
+                                                      list(settings.twist_covariance)))
+            if settings.publish_tf and self._tf_broadcaster is not None:
+                self._tf_broadcaster.sendTransform(build_transform(result.odometry, odom_header,
+                                                                   settings.base_frame))
+        if result.motion_field is not None and settings.publish_motion:
+            if self._wants(self._motion_field_pub):
+                self._motion_field_pub.publish(numpy_to_image(result.motion_field, header))
+            if self._wants(self._motion_mask_pub):
+                self._motion_mask_pub.publish(
+                    numpy_to_image(moving_mask(result.motion_field, settings.motion_threshold), header))
+            if self._wants(self._motion_image_pub):
+                self._motion_image_pub.publish(
+                    numpy_to_image(motion_colour(result.motion_field, settings.motion_full_scale), header))
+        return latency
+
+    def destroy_node(self) -> None:
+        """Stop the worker before the publishers it uses go away."""
+        self._stopping.set()
+        self._slot.close()
+        self._worker.join(timeout=10.0)
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``depth_motion_node`` (``ros2 run`` or directly with ``--ros-args``)."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = DepthMotionNode()
+        rclpy.spin(node)
+    except StartupError as error:
+        rclpy.logging.get_logger(NODE_NAME).fatal(str(error))
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,519 @@
+"""The node over real DDS: a real executor in a thread, camera-like publishers, subscribers on every output.
+
+Every wait is on a condition (matched endpoints, a message count) with a timeout, never a fixed sleep.
+The model is an untrained checkpoint of the real networks at a small input size: these tests check
+plumbing and known answers that do not depend on training (identical inputs give identical depth, scale
+multiplies depth exactly, odometry after a reset repeats the first step exactly).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+import pytest
+import rclpy
+import torch
+from builtin_interfaces.msg import Time
+from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import Log
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Trigger
+
+from depth_motion_ros.checkpoint import save_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.model_config import PRESETS
+from depth_motion_ros.networks.model import DepthMotionModel
+from depth_motion_ros.ros import node as node_module
+from depth_motion_ros.ros.camera_info import resize_intrinsics
+from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
+from depth_motion_ros.ros.odometry import axis_angle_to_matrix
+
+pytestmark = pytest.mark.ros
+
+SMALL_CONFIG = PRESETS["light"].replace(input_height=64, input_width=96)
+IMAGE_H, IMAGE_W = 60, 80
+TIMEOUT = 20.0
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory):
+    """An untrained checkpoint of the real networks (plumbing only; seeded, so runs are repeatable)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "untrained_small.pt"
+    save_checkpoint(path, DepthMotionModel(SMALL_CONFIG), {"purpose": "node plumbing tests, untrained"})
+    return path
+
+
+def scene(seed: int, grey: bool = False) -> np.ndarray:
+    """A smooth, textured uint8 RGB test image (grey when asked, so mono encodings carry the same content)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    rgb = cv2.resize(small, (IMAGE_W, IMAGE_H), interpolation=cv2.INTER_CUBIC)
+    if grey:
+        rgb = np.repeat(rgb[:, :, :1], 3, axis=2)
+    return np.ascontiguousarray(rgb)
+
+
+def stamp(seconds: float) -> Time:
+    sec = int(np.floor(seconds))
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+
+
+def seconds(msg_stamp: Time) -> float:
+    return msg_stamp.sec + msg_stamp.nanosec * 1e-9
+
+
+def raw_image(rgb: np.ndarray, t: float, encoding: str = "rgb8", pad: int = 0,
+              big_endian: bool = False) -> Image:
+    """An Image as a camera driver would send it, with optional row padding and byte order."""
+    if encoding in ("rgb8", "bgr8", "rgba8", "bgra8"):
+        pixels = rgb[:, :, ::-1] if encoding.startswith("bgr") else rgb
+        if encoding.endswith("a8"):
+            pixels = np.dstack([pixels, np.full(rgb.shape[:2], 255, np.uint8)])
+    elif encoding == "mono8":
+        pixels = rgb[:, :, 0]
+    elif encoding == "mono16":
+        pixels = (rgb[:, :, 0].astype(np.uint16) * 257).astype(">u2" if big_endian else "<u2")
+    else:
+        raise ValueError(encoding)
+    rows = np.ascontiguousarray(pixels).reshape(rgb.shape[0], -1).view(np.uint8)
+    rows = np.concatenate([rows, np.zeros((rows.shape[0], pad), np.uint8)], axis=1)
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, is_bigendian=int(big_endian),
+                step=rows.shape[1])
+    msg.header.stamp = stamp(t)
+    msg.header.frame_id = "camera_optical"
+    msg.data = rows.tobytes()
+    return msg
+
+
+def compressed_image(rgb: np.ndarray, t: float, fmt: str) -> CompressedImage:
+    ok, payload = cv2.imencode(".png" if fmt == "png" else ".jpg", rgb[:, :, ::-1].copy())
+    assert ok
+    msg = CompressedImage(format="rgb8; jpeg compressed bgr8" if fmt == "jpeg" else "png")
+    msg.header.stamp = stamp(t)
+    msg.header.frame_id = "camera_optical"
+    msg.data = payload.tobytes()
+    return msg
+
+
+def camera_info(k: np.ndarray, height: int = IMAGE_H, width: int = IMAGE_W) -> CameraInfo:
+    msg = CameraInfo(height=height, width=width, distortion_model="plumb_bob")
+    msg.k = [float(v) for v in np.asarray(k).reshape(9)]
+    msg.header.frame_id = "camera_optical"
+    return msg
+
+
+def depth_array(msg: Image) -> np.ndarray:
+    assert msg.encoding == "32FC1" and msg.step == msg.width * 4 and not msg.is_bigendian
+    return np.frombuffer(bytes(msg.data), dtype="<f4").reshape(msg.height, msg.width)
+
+
+def pose_matrix(msg: Odometry) -> np.ndarray:
+    q = msg.pose.pose.orientation
+    x, y, z, w = q.x, q.y, q.z, q.w
+    angle = 2 * np.arctan2(np.sqrt(x * x + y * y + z * z), w)
+    axis = np.array([x, y, z]) / max(np.sqrt(x * x + y * y + z * z), 1e-12)
+    pose = np.eye(4)
+    pose[:3, :3] = axis_angle_to_matrix(axis * angle)
+    p = msg.pose.pose.position
+    pose[:3, 3] = (p.x, p.y, p.z)
+    return pose
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        pause.wait(0.005)
+
+
+class Collector:
+    """Subscription callback that keeps every message and lets the test wait for a count."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.messages: list[Any] = []
+        self._condition = threading.Condition()
+
+    def __call__(self, msg: Any) -> None:
+        with self._condition:
+            self.messages.append(msg)
+            self._condition.notify_all()
+
+    def wait_for(self, count: int, timeout: float = TIMEOUT) -> list[Any]:
+        with self._condition:
+            if not self._condition.wait_for(lambda: len(self.messages) >= count, timeout):
+                pytest.fail(f"timed out waiting for {count} messages on {self.topic} "
+                            f"(got {len(self.messages)})")
+            return list(self.messages)
+
+    def __len__(self) -> int:
+        with self._condition:
+            return len(self.messages)
+
+
+class NodeHarness:
+    """The node and a probe node in their own rclpy context, spun by a multi-threaded executor thread."""
+
+    def __init__(self, checkpoint_path, namespace: str = "", **parameters: Any) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "summary_period": 0.0, **parameters}
+        self.node = DepthMotionNode(context=self.context, namespace=namespace,
+                                    parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+        self.probe = rclpy.create_node("probe", context=self.context)
+        self.namespace = namespace.rstrip("/")
+        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.probe)
+        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spinner.start()
+
+    def topic(self, name: str) -> str:
+        return f"{self.namespace}/{name}"
+
+    def subscribe(self, msg_type: type, name: str, reliability: str = "reliable") -> Collector:
+        collector = Collector(self.topic(name))
+        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        subscription = self.probe.create_subscription(msg_type, self.topic(name), collector, qos)
+        wait_until(lambda: subscription.get_publisher_count() > 0, f"a publisher on {self.topic(name)}")
+        return collector
+
+    def subscribe_rosout(self) -> Collector:
+        collector = Collector("/rosout")
+        self.probe.create_subscription(Log, "/rosout", collector, QoSProfile(depth=100))
+        return collector
+
+    def publisher(self, msg_type: type, name: str, reliability: str = "best_effort", depth: int = 1) -> Any:
+        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        publisher = self.probe.create_publisher(msg_type, self.topic(name), qos)
+        wait_until(lambda: publisher.get_subscription_count() > 0, f"the node to subscribe {self.topic(name)}")
+        return publisher
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.probe.destroy_node()
+        rclpy.shutdown(context=self.context)
+        self._spinner.join(timeout=10.0)
+
+
+@pytest.fixture
+def harness_factory(checkpoint):
+    harnesses: list[NodeHarness] = []
+
+    def start(**parameters: Any) -> NodeHarness:
+        harnesses.append(NodeHarness(checkpoint, **parameters))
+        return harnesses[-1]
+
+    yield start
+    for harness in harnesses:
+        harness.close()
+
+
+@pytest.fixture(scope="session")
+def reference_predictor(checkpoint) -> DepthMotionPredictor:
+    return DepthMotionPredictor.from_checkpoint(checkpoint, "cpu")
+
+
+def expected_depth(predictor: DepthMotionPredictor, rgb: np.ndarray) -> np.ndarray:
+    return predictor.depth(predictor.prepare(rgb))[0, 0].numpy()
+
+
+def send_and_wait(publisher: Any, msg: Any, collector: Collector) -> Any:
+    """Publish one frame and wait for the output it causes (frames are processed one at a time)."""
+    count = len(collector)
+    publisher.publish(msg)
+    return collector.wait_for(count + 1)[-1]
+
+
+def logged(rosout: Collector, text: str, level: int) -> Callable[[], bool]:
+    return lambda: any(text in m.msg and m.level == level for m in list(rosout.messages))
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_every_output_with_learned_intrinsics_in_a_namespace(harness_factory, reference_predictor):
+    h = harness_factory(namespace="/front")
+    outputs = {name: h.subscribe(t, name) for name, t in [
+        ("depth/image", Image), ("depth/camera_info", CameraInfo), ("points", PointCloud2), ("odom", Odometry),
+        ("motion/field", Image), ("motion/mask", Image), ("motion/image", Image)]}
+    camera = h.publisher(Image, "image")
+    frames = [(scene(1), 100.0), (scene(2), 100.1), (scene(1), 100.2)]
+    for rgb, t in frames:
+        send_and_wait(camera, raw_image(rgb, t), outputs["depth/image"])
+    odom = outputs["odom"].wait_for(2)
+    for name in ("motion/field", "motion/mask", "motion/image"):
+        outputs[name].wait_for(2)
+    depth_msgs = outputs["depth/image"].messages
+    assert [seconds(m.header.stamp) for m in depth_msgs] == pytest.approx([t for _, t in frames])
+    assert all(m.header.frame_id == "camera_optical" for m in depth_msgs)
+    depth = depth_array(depth_msgs[0])
+    assert depth.shape == (64, 96)
+    np.testing.assert_array_equal(depth, expected_depth(reference_predictor, frames[0][0]))
+    info = outputs["depth/camera_info"].wait_for(3)[0]
+    k = np.reshape(info.k, (3, 3))
+    assert (info.height, info.width) == (64, 96) and info.header.frame_id == "camera_optical"
+    assert np.all(np.isfinite(k)) and k[0, 0] > 0 and k[1, 1] > 0 and k[2, 2] == 1.0
+    cloud = outputs["points"].wait_for(3)[0]
+    assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (32, 48, 32, 48 * 32)
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"] and not cloud.is_dense
+    assert [seconds(m.header.stamp) for m in odom] == pytest.approx([100.1, 100.2])
+    assert all(m.header.frame_id == "odom" and m.child_frame_id == "base_link" for m in odom)
+    field = outputs["motion/field"].messages[0]
+    assert (field.encoding, field.height, field.width, field.step) == ("32FC3", 64, 96, 96 * 12)
+    mask = np.frombuffer(bytes(outputs["motion/mask"].messages[0].data), np.uint8)
+    assert outputs["motion/mask"].messages[0].encoding == "mono8" and set(np.unique(mask)) <= {0, 255}
+    assert outputs["motion/image"].messages[0].encoding == "rgb8"
+
+
+def test_every_raw_encoding_gives_the_same_depth(harness_factory, reference_predictor):
+    h = harness_factory()
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    grey = scene(3, grey=True)
+    expected = expected_depth(reference_predictor, grey)
+    variants = [("rgb8", 0, False), ("bgr8", 4, False), ("rgba8", 0, False), ("bgra8", 8, False),
+                ("mono8", 3, False), ("mono16", 0, False), ("mono16", 2, True)]
+    for index, (encoding, pad, big_endian) in enumerate(variants):
+        out = send_and_wait(camera, raw_image(grey, 10.0 + index, encoding, pad, big_endian), depth_out)
+        np.testing.assert_array_equal(depth_array(out), expected, err_msg=f"{encoding} pad={pad}")
+
+
+def test_compressed_input_png_exact_jpeg_close_and_corrupt_survived(harness_factory, reference_predictor):
+    h = harness_factory(input_transport="compressed")
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(CompressedImage, "image/compressed")
+    rgb = scene(4)
+    png = send_and_wait(camera, compressed_image(rgb, 1.0, "png"), depth_out)
+    np.testing.assert_array_equal(depth_array(png), expected_depth(reference_predictor, rgb))
+    jpeg = send_and_wait(camera, compressed_image(rgb, 1.1, "jpeg"), depth_out)
+    assert np.abs(depth_array(jpeg) - depth_array(png)).max() < 0.05 * float(depth_array(png).max())
+    corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8\xff\xe0 not really a jpeg")
+    corrupt.header.stamp = stamp(1.2)
+    camera.publish(corrupt)
+    wait_until(logged(rosout, "payload is corrupt", Log.WARN), "the corrupt-JPEG warning")
+    after = send_and_wait(camera, compressed_image(rgb, 1.3, "png"), depth_out)
+    assert seconds(after.header.stamp) == pytest.approx(1.3)
+
+
+def test_camera_info_is_used_and_bad_ones_fall_back_to_learned(harness_factory):
+    h = harness_factory(publish_points=False)
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    info_out = h.subscribe(CameraInfo, "depth/camera_info")
+    camera = h.publisher(Image, "image")
+    info_pub = h.publisher(CameraInfo, "camera_info")
+    k = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
+    expected_k = resize_intrinsics(k, (IMAGE_H, IMAGE_W), (64, 96))
+    frame = iter(range(1000))
+
+    def published_k(info: CameraInfo | None = None) -> np.ndarray:
+        if info is not None:
+            info_pub.publish(info)
+        send_and_wait(camera, raw_image(scene(5), 20.0 + 0.1 * next(frame)), depth_out)
+        return np.reshape(info_out.wait_for(len(depth_out))[-1].k, (3, 3))
+
+    wait_until(lambda: np.allclose(published_k(camera_info(k)), expected_k), "camera_info intrinsics in use")
+    nan_info = camera_info(k)
+    nan_info.k[0] = float("nan")
+    info_pub.publish(nan_info)
+    wait_until(logged(rosout, "K contains NaN", Log.WARN), "the NaN camera_info warning")
+    np.testing.assert_allclose(published_k(), expected_k)  # the last good camera_info stays in use
+    wait_until(lambda: not np.allclose(published_k(camera_info(k * [[2], [2], [1]], 120, 160)), expected_k),
+               "learned intrinsics after a camera_info of another size")
+    wait_until(logged(rosout, "camera_info is for 160x120 but the image is 80x60", Log.WARN),
+               "the size-mismatch warning")
+
+
+def test_camera_info_source_without_camera_info_publishes_depth_only(harness_factory):
+    h = harness_factory(intrinsics_source="camera_info")
+    depth_out = h.subscribe(Image, "depth/image")
+    info_out = h.subscribe(CameraInfo, "depth/camera_info")
+    points_out = h.subscribe(PointCloud2, "points")
+    camera = h.publisher(Image, "image")
+    for i in range(3):
+        send_and_wait(camera, raw_image(scene(6), 30.0 + 0.1 * i), depth_out)
+    assert len(info_out) == 0 and len(points_out) == 0
+
+
+def test_bad_raw_images_are_dropped_with_a_warning_and_the_node_keeps_going(harness_factory):
+    h = harness_factory()
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    good = raw_image(scene(7), 40.0)
+    unknown = raw_image(scene(7), 40.1)
+    unknown.encoding = "yuv422"
+    short = raw_image(scene(7), 40.2)
+    short.data = bytes(short.data)[:-10]
+    empty = Image(height=0, width=0, encoding="rgb8", step=0)
+    empty.header.stamp = stamp(40.3)
+    send_and_wait(camera, good, depth_out)
+    for index, bad in enumerate((unknown, short, empty)):
+        camera.publish(bad)
+        if index == 0:
+            wait_until(logged(rosout, "unsupported image encoding 'yuv422'", Log.WARN), "the encoding warning")
+        send_and_wait(camera, raw_image(scene(7), 41.0 + index), depth_out)
+    stamps = [seconds(m.header.stamp) for m in depth_out.messages]
+    assert stamps == pytest.approx([40.0, 41.0, 42.0, 43.0])
+
+
+@pytest.mark.parametrize("input_reliability, camera_reliability, output_reliability", [
+    ("reliable", "reliable", "best_effort"),
+    ("best_effort", "reliable", "reliable"),
+])
+def test_qos_reliability_settings_connect(harness_factory, input_reliability, camera_reliability,
+                                          output_reliability):
+    h = harness_factory(input_reliability=input_reliability, output_reliability=output_reliability)
+    depth_out = h.subscribe(Image, "depth/image", reliability=output_reliability)
+    camera = h.publisher(Image, "image", reliability=camera_reliability)
+    out = send_and_wait(camera, raw_image(scene(8), 50.0), depth_out)
+    assert seconds(out.header.stamp) == pytest.approx(50.0)
+
+
+def test_reliable_input_does_not_match_a_best_effort_camera(harness_factory):
+    """The reason inputs default to best effort: a reliable subscription never hears a best-effort camera."""
+    h = harness_factory(input_reliability="reliable")
+    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    camera = h.probe.create_publisher(Image, "/image", qos)
+    control = h.probe.create_subscription(Image, "/image", lambda _: None, qos)
+    wait_until(lambda: control.get_publisher_count() > 0, "discovery of the camera")
+    wait_until(lambda: h.probe.count_subscribers("/image") == 2, "discovery of the node's subscription")
+    assert camera.get_subscription_count() == 1  # only the probe's own best-effort subscription
+
+
+@pytest.mark.parametrize("input_depth", [1, 50])
+def test_fast_camera_frames_are_dropped_and_the_newest_is_processed(harness_factory, input_depth):
+    """Depth 1 drops in DDS already; with a deep reliable queue the single slot drops (and counts) them."""
+    h = harness_factory(input_reliability="reliable", input_depth=input_depth)
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image", reliability="reliable", depth=50)
+    frames = [raw_image(scene(9 + i % 2), 60.0 + 0.01 * i) for i in range(40)]
+    for frame in frames:
+        camera.publish(frame)
+    wait_until(lambda: any(abs(seconds(m.header.stamp) - 60.39) < 1e-6 for m in list(depth_out.messages)),
+               "depth of the newest frame")
+    stamps = [seconds(m.header.stamp) for m in depth_out.messages]
+    assert len(stamps) < len(frames) and stamps == sorted(stamps)
+    if input_depth > 1:
+        assert h.node.dropped_frames == len(frames) - len(stamps)
+
+
+def test_max_rate_bounds_the_processing_rate(harness_factory):
+    h = harness_factory(max_rate_hz=4.0)
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    pace = threading.Event()
+    start = time.monotonic()
+    for i in range(40):  # a 40 Hz camera for one second
+        camera.publish(raw_image(scene(11), 70.0 + 0.025 * i))
+        pace.wait(max(0.0, start + 0.025 * (i + 1) - time.monotonic()))
+    elapsed = time.monotonic() - start
+    depth_out.wait_for(2)
+    assert len(depth_out) <= 4.0 * elapsed + 2
+
+
+def test_time_jump_reset_service_and_gap(harness_factory):
+    h = harness_factory()
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    odom_out = h.subscribe(Odometry, "odom")
+    camera = h.publisher(Image, "image")
+    a, b = scene(12), scene(13)
+
+    def frame(rgb: np.ndarray, t: float) -> None:
+        send_and_wait(camera, raw_image(rgb, t), depth_out)
+
+    frame(a, 10.0)
+    frame(b, 10.1)
+    first_step = pose_matrix(odom_out.wait_for(1)[0])
+    frame(a, 10.2)
+    frame(a, 1.0)    # time jumps back: odometry restarts at the origin, no pair for this frame
+    wait_until(logged(rosout, "time jumped back by 9.200 s", Log.INFO), "the time-jump log line")
+    frame(b, 1.1)
+    after_jump = odom_out.wait_for(3)[-1]
+    assert seconds(after_jump.header.stamp) == pytest.approx(1.1)
+    np.testing.assert_allclose(pose_matrix(after_jump), first_step, atol=1e-6)
+
+    client = h.probe.create_client(Trigger, "/depth_motion/reset_odometry")
+    assert client.wait_for_service(timeout_sec=TIMEOUT)
+    response = client.call(Trigger.Request(), timeout_sec=TIMEOUT)
+    assert response is not None and response.success
+    frame(a, 1.2)
+    frame(b, 1.3)
+    after_reset = odom_out.wait_for(4)[-1]
+    assert seconds(after_reset.header.stamp) == pytest.approx(1.3)
+    np.testing.assert_allclose(pose_matrix(after_reset), first_step, atol=1e-6)
+
+    frame(a, 5.0)    # 3.7 s gap > max_frame_gap: no pair, pose kept
+    wait_until(logged(rosout, "no image for 3.700 s", Log.INFO), "the gap log line")
+    frame(b, 5.1)
+    after_gap = odom_out.wait_for(5)[-1]
+    assert [seconds(m.header.stamp) for m in odom_out.messages] == pytest.approx([10.1, 10.2, 1.1, 1.3, 5.1])
+    np.testing.assert_allclose(pose_matrix(after_gap), first_step @ first_step, atol=1e-6)
+
+
+def _set_parameters(h: NodeHarness, **values: Any) -> list[Any]:
+    client = h.probe.create_client(SetParameters, "/depth_motion/set_parameters")
+    assert client.wait_for_service(timeout_sec=TIMEOUT)
+    request = SetParameters.Request(parameters=[
+        ParameterMsg(name=name, value=Parameter(name, value=value).get_parameter_value())
+        for name, value in values.items()])
+    response = client.call(request, timeout_sec=TIMEOUT)
+    assert response is not None
+    return list(response.results)
+
+
+def test_parameter_changes_at_run_time(harness_factory):
+    h = harness_factory()
+    depth_out = h.subscribe(Image, "depth/image")
+    points_out = h.subscribe(PointCloud2, "points")
+    camera = h.publisher(Image, "image")
+    rgb = scene(14)
+    before = depth_array(send_and_wait(camera, raw_image(rgb, 80.0), depth_out))
+    assert points_out.wait_for(1)[-1].width == 48
+    results = _set_parameters(h, metres_per_unit=2.0, point_stride=4)
+    assert all(r.successful for r in results), [r.reason for r in results]
+    after = depth_array(send_and_wait(camera, raw_image(rgb, 80.1), depth_out))
+    np.testing.assert_array_equal(after, 2.0 * before)
+    assert points_out.wait_for(2)[-1].width == 24
+    (bad_mode,) = _set_parameters(h, scale_mode="magic")
+    assert not bad_mode.successful and "scale_mode" in bad_mode.reason
+    (read_only,) = _set_parameters(h, checkpoint="/elsewhere.pt")
+    assert not read_only.successful
+    (out_of_range,) = _set_parameters(h, point_stride=99)
+    assert not out_of_range.successful
+    assert h.node.get_parameter("point_stride").value == 4
+
+
+def test_startup_fails_with_one_clear_message(checkpoint, monkeypatch):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(StartupError, match="checkpoint not found"):
+            DepthMotionNode(context=context, parameter_overrides=[Parameter("checkpoint", value="/no/such.pt")])
+        monkeypatch.setattr(node_module, "default_checkpoint_path", lambda: None)
+        with pytest.raises(StartupError) as error:
+            DepthMotionNode(context=context)
+        assert str(error.value) == NO_MODEL_MESSAGE and "depth_motion_train" in NO_MODEL_MESSAGE
+        with pytest.raises(StartupError, match="multiples of 32"):
+            DepthMotionNode(context=context, parameter_overrides=[
+                Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
+                Parameter("input_width", value=96)])
+    finally:
+        rclpy.shutdown(context=context)
