@@ -118,9 +118,9 @@ def test_eval_scores_a_sequence_and_a_bag_against_their_ground_truth(inputs, tmp
         out = tmp_path / kind
         assert _run(inputs, kind, out, "--no-video", "--eval") == 0
         metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["depth"]["frames"] == PARAMS.frames
+        assert metrics["frames"] == metrics["depth_images"] == metrics["pose_frames"] == PARAMS.frames
         assert 0.0 <= metrics["depth"]["a1"] <= 1.0 and metrics["depth"]["abs_rel"] > 0.0
-        assert metrics["odometry"]["frames"] == PARAMS.frames and metrics["odometry"]["ate"] >= 0.0
+        assert metrics["snippets"] == PARAMS.frames - 4 and metrics["trajectory_ate"] >= 0.0
 
 
 def test_bad_arguments_fail_with_exit_code_2(inputs, tmp_path, capsys) -> None:

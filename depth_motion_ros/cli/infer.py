@@ -15,7 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError
-from depth_motion_ros.cli.ground_truth_evaluation import GroundTruthEvaluation, format_summary
+from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
 from depth_motion_ros.cli.sequence_inference import SequenceInference
 from depth_motion_ros.inference import DepthMotionPredictor
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> dict:
     predictor = DepthMotionPredictor.from_checkpoint(args.checkpoint, device=args.device)
     writer = InferenceOutputWriter(args.out, points=args.points, point_stride=args.point_stride,
                                    video=not args.no_video, fps=(source.rate_hz or 10.0) / args.stride)
-    evaluation = GroundTruthEvaluation(max_depth=args.max_depth, crop=args.crop) if args.eval else None
+    evaluation = (SequenceEvaluator(EvaluationSettings(max_depth=args.max_depth, crop=args.crop))
+                  if args.eval else None)
     count = 0
     try:
         total = len(source)
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> dict:
     for result in tqdm(SequenceInference(predictor).run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)
         if evaluation is not None:
-            evaluation.add(result.depth, result.pose, result.frame.depth, result.frame.pose)
+            evaluation.add_frame(result.depth, result.frame.depth, result.motion_from_previous, result.frame.pose)
         count += 1
     if count == 0:
         raise SourceError(f"{path} yielded no frames")
@@ -83,10 +84,10 @@ def run(args: argparse.Namespace) -> dict:
         print(f"wrote {file}")
     if evaluation is None:
         return {}
-    summary = evaluation.summary()
-    (Path(args.out) / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(format_summary(summary))
-    return summary
+    report = evaluation.report()
+    (Path(args.out) / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    print(format_report(report, title=f"evaluation of {source.name} (depth_motion_eval protocol)"))
+    return report.to_dict()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

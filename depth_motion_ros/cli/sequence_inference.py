@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
-from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
+from depth_motion_ros.evaluation.model_predictor import motion_matrix
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
 
@@ -33,6 +33,7 @@ class FrameResult:
     intrinsics: np.ndarray           # 3x3 used for points: given by the source, else learned
     intrinsics_learned: bool
     motion: np.ndarray | None        # float32 [H, W, 3] object motion to the next frame; None for the last
+    motion_from_previous: np.ndarray | None  # 4x4 T_21 from the previous frame's camera; None for the first
 
 
 @dataclass
@@ -41,6 +42,7 @@ class _Pending:
     network_rgb: torch.Tensor
     network_depth: torch.Tensor
     pose: np.ndarray
+    motion_from_previous: np.ndarray | None
 
 
 def resize_field(field: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -49,14 +51,6 @@ def resize_field(field: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if field.shape[:2] == (height, width):
         return field.astype(np.float32, copy=False)
     return cv2.resize(field.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-
-
-def relative_transform(rotation: torch.Tensor, translation: torch.Tensor) -> np.ndarray:
-    """4x4 T_21 (camera-1 points to camera-2 coordinates) from one pair's axis-angle and translation."""
-    transform = np.eye(4)
-    transform[:3, :3] = axis_angle_to_matrix(rotation.detach().double().cpu()[None])[0].numpy()
-    transform[:3, 3] = translation.detach().double().cpu().numpy()
-    return transform
 
 
 def fallback_intrinsics(size: tuple[int, int]) -> np.ndarray:
@@ -87,7 +81,8 @@ class SequenceInference:
         depth = pending.network_depth[0, 0].float().cpu().numpy()
         K, learned = self._intrinsics(pending.frame)
         return FrameResult(frame=pending.frame, depth=resize_field(depth, size), pose=pending.pose,
-                           intrinsics=K, intrinsics_learned=learned, motion=motion)
+                           intrinsics=K, intrinsics_learned=learned, motion=motion,
+                           motion_from_previous=pending.motion_from_previous)
 
     def run(self, frames: Iterable[Frame]) -> Iterator[FrameResult]:
         """Yield one `FrameResult` per input frame, in input order."""
@@ -95,14 +90,14 @@ class SequenceInference:
         for frame in frames:
             rgb = self.predictor.prepare(frame.rgb)
             depth = self.predictor.depth(rgb)
-            pose = np.eye(4)
+            pose, t_21 = np.eye(4), None
             if previous is not None:
                 output = self.predictor.motion(previous.network_rgb, previous.network_depth, rgb, depth)
-                t_21 = relative_transform(output.rotation[0], output.translation[0])
+                t_21 = motion_matrix(output.rotation, output.translation)
                 pose = previous.pose @ np.linalg.inv(t_21)
                 self._learned_at_input = output.intrinsics[0].double().cpu().numpy()
                 residual = output.residual_translation[0].permute(1, 2, 0).float().cpu().numpy()
                 yield self._result(previous, resize_field(residual, previous.frame.rgb.shape[:2]))
-            previous = _Pending(frame, rgb, depth, pose)
+            previous = _Pending(frame, rgb, depth, pose, t_21)
         if previous is not None:
             yield self._result(previous, None)
