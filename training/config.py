@@ -1,0 +1,172 @@
+"""The training configuration: one YAML file per recipe, validated into frozen dataclasses.
+
+A recipe is `training/configs/<name>.yaml` or any YAML path. A file may start from another with
+`base: light` (or a path) and override only what differs; mappings merge key by key. Unknown keys are
+errors, so a typo never silently trains with a default. The `model` section is a `ModelConfig` mapping
+(optionally `preset: light`), resolved by `depth_motion_ros.model_config.get_model_config`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
+from depth_motion_ros.training.augment import AugmentConfig
+from depth_motion_ros.training.data import DataConfig
+from depth_motion_ros.training.losses import LossWeights
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+INTRINSICS_MODES = ("given", "learned", "auto")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 2e-4
+    grad_clip: float = 10.0
+    batch_size: int = 4
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    layer_norm_noise_rampup_steps: int = 10_000
+    motion_field_burnin_steps: int = 20_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    max_steps: int = 100_000
+    seed: int = 0
+    log_every: int = 10
+    image_every: int = 500
+    checkpoint_every: int = 1000
+    validate_every: int = 1000
+    #: Validation pairs per evaluation (0: all of them).
+    val_pairs: int = 200
+    num_workers: int = 0
+    #: torch intra-op threads (0: torch's default).
+    threads: int = 0
+    #: bf16 autocast of the networks on CUDA (losses always run in float32).
+    bf16_on_cuda: bool = True
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Ground-truth depth range used by the in-training depth metrics (80 m outdoors, 10 m indoors)."""
+
+    min_depth: float = 1e-3
+    max_depth: float = 80.0
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """Thresholds of the failure-mode warnings (see trainer.check_failure_modes)."""
+
+    #: Depth collapsed: mean per-image std/mean of predicted depth below this.
+    depth_collapse_cv: float = 0.02
+    #: Translation exploded: camera translation larger than this multiple of the mean predicted depth.
+    translation_to_depth: float = 1.0
+    #: Motion field explains the image: object motion outweighs camera motion on this fraction of pixels.
+    motion_field_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelConfig
+    intrinsics: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+    def __post_init__(self) -> None:
+        if self.intrinsics not in INTRINSICS_MODES:
+            raise ValueError(f"intrinsics must be one of {INTRINSICS_MODES}, got {self.intrinsics!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_max_steps(self, max_steps: int) -> "TrainConfig":
+        return dataclasses.replace(self, run=dataclasses.replace(self.run, max_steps=max_steps))
+
+
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "optim": OptimConfig,
+             "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig, "guards": GuardConfig}
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
+    path = CONFIG_DIR / f"{name_or_path}.yaml" if "/" not in name_or_path and not name_or_path.endswith(
+        (".yaml", ".yml")) else Path(name_or_path)
+    if not path.is_file():
+        available = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+        raise ValueError(f"training config {name_or_path!r} not found (built-in: {available}; or a YAML path)")
+    if str(path.resolve()) in seen:
+        raise ValueError(f"training config {path} inherits from itself")
+    content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(content, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    base = content.pop("base", None)
+    if base is None:
+        return content
+    return _merge(_read_yaml(str(base), seen + (str(path.resolve()),)), content)
+
+
+def _section(cls: type, values: Any, name: str) -> Any:
+    if not isinstance(values, dict):
+        raise ValueError(f"config section '{name}' must be a mapping")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown keys in '{name}': {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**values)
+
+
+def _model_config(section: Any) -> ModelConfig:
+    """'light' / a YAML path (as `get_model_config`), or a mapping of fields with an optional `preset`."""
+    if isinstance(section, str):
+        return get_model_config(section)
+    if isinstance(section, ModelConfig):
+        return section
+    if not isinstance(section, dict):
+        raise ValueError("'model' must be a preset name, a YAML path or a mapping")
+    fields_ = dict(section)
+    preset = fields_.pop("preset", None)
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown model preset {preset!r} (known: {', '.join(PRESETS)})")
+    merged = PRESETS[preset].to_dict() if preset is not None else {}
+    merged.update(fields_)
+    return ModelConfig.from_dict(merged)
+
+
+def config_from_dict(content: dict) -> TrainConfig:
+    """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
+    content = dict(content)
+    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics"}
+    if unknown:
+        raise ValueError(f"unknown config sections {sorted(unknown)}")
+    model_section = content.pop("model", None)
+    if model_section is None:
+        raise ValueError("the config needs a 'model' section (e.g. 'model: {preset: light}')")
+    model = _model_config(model_section)
+    sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
+    return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"), **sections)
+
+
+def load_train_config(name_or_path: str) -> TrainConfig:
+    """A built-in recipe ('light', 'paper') or a YAML file, with `base:` inheritance resolved."""
+    return config_from_dict(_read_yaml(name_or_path))
