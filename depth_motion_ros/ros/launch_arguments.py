@@ -1,0 +1,75 @@
+"""The launch file's logic as plain functions, so it is tested where the `launch` packages are absent.
+
+launch/node.launch.py only declares these arguments and turns NodeLaunchPlan into launch_ros actions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "depth_motion_ros"
+EXECUTABLE = "depth_motion_node"
+NODE_NAME = "depth_motion"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def launch_arguments(share_dir: str | Path) -> list[tuple[str, str, str]]:
+    """``(name, default, description)`` of every launch argument; defaults point into the package share."""
+    share = Path(share_dir)
+    return [
+        ("params_file", str(share / "config" / "depth_motion.yaml"), "Node parameters YAML."),
+        ("namespace", "", "Namespace of the node (and of RViz, whose displays use relative topics)."),
+        ("image", "image", "Camera image topic ('/compressed' is appended for compressed input)."),
+        ("camera_info", "camera_info", "CameraInfo topic of the camera."),
+        ("use_sim_time", "false", "Use /clock (true when playing a bag with --clock)."),
+        ("log_level", "info", "Node log level: debug shows per-stage timings."),
+        ("rviz", "false", "Also start RViz2 with the shipped configuration."),
+        ("rviz_config", str(share / "config" / "depth_motion.rviz"), "RViz2 configuration file."),
+    ]
+
+
+def parse_bool(text: str, name: str = "value") -> bool:
+    """Launch-style booleans ('true'/'false', '1'/'0', 'yes'/'no', 'on'/'off'); ValueError otherwise."""
+    key = text.strip().lower()
+    if key in _TRUE:
+        return True
+    if key in _FALSE:
+        return False
+    raise ValueError(f"launch argument '{name}' must be true or false, got '{text}'")
+
+
+def node_remappings(image: str, camera_info: str) -> list[tuple[str, str]]:
+    """Remap the node's relative input names onto the camera's topics (raw and compressed)."""
+    image = image.rstrip("/")
+    if not image or not camera_info:
+        raise ValueError("the image and camera_info topics must not be empty")
+    return [("image", image), ("image/compressed", f"{image}/compressed"), ("camera_info", camera_info)]
+
+
+@dataclass(frozen=True)
+class NodeLaunchPlan:
+    namespace: str
+    parameters: list
+    remappings: list[tuple[str, str]]
+    ros_arguments: list[str]
+    rviz_config: str | None     # None: RViz is not started
+
+
+def plan_launch(values: dict[str, str]) -> NodeLaunchPlan:
+    """Everything the launch file needs, from the performed launch argument values."""
+    params_file = values["params_file"]
+    if not Path(params_file).is_file():
+        raise ValueError(f"params_file '{params_file}' does not exist")
+    level = values["log_level"].strip().lower()
+    if level not in ("debug", "info", "warn", "error", "fatal"):
+        raise ValueError(f"log_level must be debug, info, warn, error or fatal, got '{values['log_level']}'")
+    rviz = parse_bool(values["rviz"], "rviz")
+    return NodeLaunchPlan(
+        namespace=values["namespace"],
+        parameters=[params_file, {"use_sim_time": parse_bool(values["use_sim_time"], "use_sim_time")}],
+        remappings=node_remappings(values["image"], values["camera_info"]),
+        ros_arguments=["--log-level", level],
+        rviz_config=values["rviz_config"] if rviz else None,
+    )
