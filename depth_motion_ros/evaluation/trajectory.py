@@ -74,6 +74,14 @@ def trajectory_ate(pred_poses: np.ndarray, gt_poses: np.ndarray, with_scale: boo
     return float(np.sqrt(np.mean(np.sum((aligned - gt_xyz) ** 2, axis=1))))
 
 
+def rotation_angle_deg(rotation: np.ndarray) -> float:
+    """Angle of a rotation matrix in degrees, accurate near zero (atan2 instead of arccos of the trace)."""
+    sine = 0.5 * np.linalg.norm([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0],
+                                 rotation[1, 0] - rotation[0, 1]])
+    cosine = 0.5 * (np.trace(rotation) - 1.0)
+    return float(np.degrees(np.arctan2(sine, cosine)))
+
+
 def trajectory_rpe(pred_poses: np.ndarray, gt_poses: np.ndarray, delta: int = 1, with_scale: bool = True
                    ) -> tuple[float, float]:
     """Relative pose error over `delta` frames (Sturm et al. 2012): (translation RMSE, rotation RMSE in degrees).
@@ -93,8 +101,7 @@ def trajectory_rpe(pred_poses: np.ndarray, gt_poses: np.ndarray, delta: int = 1,
         pred_rel = np.linalg.inv(pred[i]) @ pred[i + delta]
         error = np.linalg.inv(gt_rel) @ pred_rel
         translation_sq.append(float(np.sum(error[:3, 3] ** 2)))
-        cos_angle = np.clip((np.trace(error[:3, :3]) - 1.0) / 2.0, -1.0, 1.0)
-        rotation_sq.append(float(np.degrees(np.arccos(cos_angle))) ** 2)
+        rotation_sq.append(rotation_angle_deg(error[:3, :3]) ** 2)
     return float(np.sqrt(np.mean(translation_sq))), float(np.sqrt(np.mean(rotation_sq)))
 
 
