@@ -1,0 +1,89 @@
+"""The node's numerical pipeline against direct calls of the predictor (untrained small model)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depth_motion_ros.checkpoint import save_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.model_config import PRESETS
+from depth_motion_ros.networks.model import DepthMotionModel
+from depth_motion_ros.ros.odometry import camera_mount, invert_rigid, rigid_from_motion
+from depth_motion_ros.ros.pipeline import DepthMotionPipeline, PipelineOptions
+from depth_motion_ros.ros.stream_continuity import Continuity
+
+MOUNT = camera_mount([0.1, 0.0, 1.0, 0.0, 0.05, 0.0])
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory) -> DepthMotionPredictor:
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("model") / "untrained.pt"
+    save_checkpoint(path, DepthMotionModel(PRESETS["light"].replace(input_height=64, input_width=96)), {})
+    return DepthMotionPredictor.from_checkpoint(path, "cpu")
+
+
+def _frames() -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    return [rng.integers(0, 256, (48, 72, 3), dtype=np.uint8) for _ in range(3)]
+
+
+def test_pair_is_current_then_previous_and_drives_odometry_and_motion_field(predictor):
+    first, second, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    options = PipelineOptions(metres_per_unit=2.5)
+    assert pipeline.process(first, 1.0, None, options, want_motion=True).odometry is None
+    result = pipeline.process(second, 1.1, None, options, want_motion=True)
+
+    images = [predictor.prepare(frame) for frame in (first, second)]
+    depths = [predictor.depth(image) for image in images]
+    motion = predictor.motion(images[1], depths[1], images[0], depths[0])
+    rotation = motion.rotation[0].double().numpy()
+    prev_T_cur = rigid_from_motion(rotation, motion.translation[0].double().numpy() * 2.5)
+    np.testing.assert_allclose(result.odometry.odom_T_base, MOUNT @ prev_T_cur @ invert_rigid(MOUNT), atol=1e-6)
+    residual = motion.residual_translation[0].permute(1, 2, 0).double().numpy()
+    expected_field = -(residual @ prev_T_cur[:3, :3]) * 2.5
+    np.testing.assert_allclose(result.motion_field, expected_field, atol=1e-6)
+    np.testing.assert_allclose(result.depth, depths[1][0, 0].numpy() * 2.5, rtol=1e-6)
+    assert result.motion_field.shape == (64, 96, 3) and result.rgb.shape == (64, 96, 3)
+
+
+def test_learned_intrinsics_exist_from_the_first_frame_and_camera_info_wins_when_given(predictor):
+    first = _frames()[0]
+    learned = DepthMotionPipeline(predictor, MOUNT).process(first, 0.0, None, PipelineOptions(), False)
+    assert learned.intrinsics is not None and learned.intrinsics[0, 0] > 0
+    k = np.array([[60.0, 0, 35.5], [0, 60.0, 23.5], [0, 0, 1]])
+    given = DepthMotionPipeline(predictor, MOUNT).process(first, 0.0, k, PipelineOptions(), False)
+    np.testing.assert_allclose(given.intrinsics, predictor.intrinsics_at_input(k, (48, 72)))
+    forced = DepthMotionPipeline(predictor, MOUNT).process(first, 0.0, k, PipelineOptions(
+        intrinsics_source="learned"), False)
+    np.testing.assert_allclose(forced.intrinsics, learned.intrinsics)
+    waiting = DepthMotionPipeline(predictor, MOUNT).process(first, 0.0, None, PipelineOptions(
+        intrinsics_source="camera_info"), False)
+    assert waiting.intrinsics is None
+
+
+def test_backwards_resets_pose_gap_keeps_it_duplicate_skips_motion(predictor):
+    a, b, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    options = PipelineOptions(max_frame_gap=1.0)
+    pipeline.process(a, 10.0, None, options, True)
+    step = pipeline.process(b, 10.1, None, options, True).odometry.odom_T_base
+    assert pipeline.process(b, 10.1, None, options, True).continuity is Continuity.DUPLICATE
+    jumped = pipeline.process(a, 2.0, None, options, True)
+    assert jumped.continuity is Continuity.BACKWARDS and jumped.odometry is None
+    np.testing.assert_allclose(pipeline.integrator.state.odom_T_base, np.eye(4))
+    np.testing.assert_allclose(pipeline.process(b, 2.1, None, options, True).odometry.odom_T_base, step,
+                               atol=1e-9)
+    gap = pipeline.process(a, 9.0, None, options, True)
+    assert gap.continuity is Continuity.GAP and gap.odometry is None
+    np.testing.assert_allclose(pipeline.integrator.state.odom_T_base, step, atol=1e-9)
+
+
+def test_no_motion_when_not_wanted_after_intrinsics_are_known(predictor):
+    a, b, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    pipeline.process(a, 0.0, None, PipelineOptions(), False)
+    result = pipeline.process(b, 0.1, None, PipelineOptions(), False)
+    assert result.odometry is None and result.motion_field is None and "motion_net" not in result.stage_seconds
