@@ -167,11 +167,14 @@ class Collector:
 class NodeHarness:
     """The node and a probe node in their own rclpy context, spun by a multi-threaded executor thread."""
 
-    def __init__(self, checkpoint_path, namespace: str = "", **parameters: Any) -> None:
+    def __init__(self, checkpoint_path, namespace: str = "", remap: dict[str, str] | None = None,
+                 **parameters: Any) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "summary_period": 0.0, **parameters}
+        remap_args = [arg for rule in (remap or {}).items() for arg in ("-r", ":=".join(rule))]
         self.node = DepthMotionNode(context=self.context, namespace=namespace,
+                                    cli_args=["--ros-args", *remap_args] if remap_args else None,
                                     parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
         self.probe = rclpy.create_node("probe", context=self.context)
         self.namespace = namespace.rstrip("/")
@@ -182,7 +185,7 @@ class NodeHarness:
         self._spinner.start()
 
     def topic(self, name: str) -> str:
-        return f"{self.namespace}/{name}"
+        return name if name.startswith("/") else f"{self.namespace}/{name}"
 
     def subscribe(self, msg_type: type, name: str, reliability: str = "reliable") -> Collector:
         collector = Collector(self.topic(name))

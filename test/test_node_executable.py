@@ -1,0 +1,70 @@
+"""The installed console script runs without the ros2 CLI: `depth_motion_node --ros-args --params-file F`."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rclpy
+from rcl_interfaces.msg import Log
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile
+from sensor_msgs.msg import Image
+
+from test_node import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXECUTABLE = Path(sys.executable).parent / "depth_motion_node"
+
+
+def _start(*ros_args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(EXECUTABLE), "--ros-args", *ros_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkpoint):
+    process = _start("--params-file", str(REPO_ROOT / "config" / "depth_motion.yaml"),
+                     "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "summary_period:=0.5")
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    probe = rclpy.create_node("executable_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(probe)
+    try:
+        depth = Collector("/depth/image")
+        rosout = Collector("/rosout")
+        probe.create_subscription(Image, "/depth/image", depth, QoSProfile(depth=10))
+        probe.create_subscription(Log, "/rosout", rosout, QoSProfile(depth=100))
+        camera = probe.create_publisher(Image, "/image", QoSProfile(depth=1))
+
+        def spin_until(predicate, what: str, timeout: float = 60.0) -> None:
+            wait_until(lambda: executor.spin_once(timeout_sec=0.05) or predicate(), what, timeout)
+
+        spin_until(lambda: camera.get_subscription_count() > 0, "the node process to subscribe /image")
+        frame = iter(range(10_000))
+
+        def publish_and_check() -> bool:
+            camera.publish(raw_image(scene(1), 1.0 + 0.1 * next(frame)))
+            return len(depth) > 0
+
+        spin_until(publish_and_check, "depth from the node process")
+        spin_until(lambda: any("processed" in m.msg and "p50 latency" in m.msg for m in rosout.messages),
+                   "the periodic rate summary")
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        rclpy.shutdown(context=context)
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+
+
+def test_console_script_stops_with_one_clear_message_without_a_model(tmp_path):
+    process = _start("-p", f"checkpoint:={tmp_path / 'missing.pt'}")
+    output = process.communicate(timeout=60)[0]
+    assert process.returncode == 1
+    assert "checkpoint not found" in output and "Traceback" not in output
