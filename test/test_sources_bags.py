@@ -31,6 +31,7 @@ def test_seven_scenes_bag_gives_frames_intrinsics_depth_and_poses(shared_data: P
     assert [f.index for f in frames] == list(range(25))
     # The bag holds frames 0-24 of the 7scenes_redkitchen sequence at full resolution (640x480).
     _, sequence_poses = read_tum(shared_data / "7scenes_redkitchen" / "poses.txt")
+    assert np.allclose(source.intrinsics, [[585, 0, 320], [0, 585, 240], [0, 0, 1]])
     for frame in frames:
         assert frame.rgb.shape == (480, 640, 3) and frame.rgb.dtype == np.uint8
         assert np.allclose(frame.intrinsics, [[585, 0, 320], [0, 585, 240], [0, 0, 1]])
@@ -96,6 +97,16 @@ def test_truncated_bag_is_read_up_to_the_damage_with_a_warning(shared_data: Path
         assert np.array_equal(got.depth, expected.depth, equal_nan=True)
 
 
+def test_bag_corrupt_in_the_middle_is_read_up_to_the_damage(shared_data: Path, tmp_path: Path) -> None:
+    damaged = _truncated_copy(shared_data / "bags" / "7scenes_redkitchen_25f_ros1.bag", tmp_path, 1.0)
+    with damaged.open("r+b") as stream:  # the index is intact; a chunk header in the middle is not
+        stream.seek(int(damaged.stat().st_size * 0.6))
+        stream.write(bytes(5000))
+    with pytest.warns(DamagedBagWarning, match="damage"):
+        frames = list(open_source("bag", str(damaged)))
+    assert 0 < len(frames) < 25 and [f.index for f in frames] == list(range(len(frames)))
+
+
 def test_damaged_sqlite_bag_is_a_clear_error(shared_data: Path, tmp_path: Path) -> None:
     damaged = _truncated_copy(shared_data / "bags" / "7scenes_redkitchen_25f_ros2_db3", tmp_path, 0.5)
     with pytest.raises(SourceError, match="recover"):
@@ -131,16 +142,27 @@ def _pose_message(stamp_ns: int, x: float):
                                          orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)))
 
 
+def _camera_info_at_double_size(stamp_ns: int):
+    """Calibration of a 32x24 sensor (fx 20, cx 15.5) whose images are published binned to 16x12."""
+    K = np.array([20.0, 0, 15.5, 0, 20.0, 11.5, 0, 0, 1])
+    return T["sensor_msgs/msg/CameraInfo"](
+        header=_header(stamp_ns), height=24, width=32, distortion_model="plumb_bob", d=np.zeros(5), k=K,
+        r=np.eye(3).reshape(-1), p=np.zeros(12), binning_x=0, binning_y=0,
+        roi=T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+
+
 @pytest.fixture
 def generated_bag(tmp_path: Path) -> Path:
-    """4 JPEG frames at 10 Hz (the third corrupt), 16UC1 depth 4 ms late, and poses at 5 Hz moving 1 m/s in x."""
+    """4 JPEG frames at 10 Hz (the third corrupt), 16UC1 depth 4 ms late, poses at 5 Hz moving 1 m/s in x,
+    and a CameraInfo calibrated at twice the image size."""
     path = tmp_path / "generated"
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
         image = writer.add_connection("/cam/image_raw/compressed", "sensor_msgs/msg/CompressedImage",
                                       typestore=TYPESTORE)
         depth = writer.add_connection("/cam/depth/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
         pose = writer.add_connection("/gt/pose", "geometry_msgs/msg/PoseStamped", typestore=TYPESTORE)
-        messages = []
+        info = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+        messages = [(EPOCH_NS, info, _camera_info_at_double_size(EPOCH_NS))]
         for i in range(4):
             stamp = EPOCH_NS + i * 100_000_000
             rgb = np.full((12, 16, 3), 40 * i, dtype=np.uint8)
@@ -159,6 +181,9 @@ def generated_bag(tmp_path: Path) -> Path:
 def test_depth_and_pose_are_matched_by_time_and_corrupt_images_skipped(generated_bag: Path) -> None:
     source = open_source("bag", str(generated_bag))
     assert (source.depth_topic, source.pose_topic) == ("/cam/depth/image_raw", "/gt/pose")
+    assert source.camera_info_topic == "/cam/camera_info"
+    # Rescaled to the 16x12 images: fx' = 20 / 2, cx' = (15.5 + 0.5) / 2 - 0.5.
+    assert np.allclose(source.intrinsics, [[10, 0, 7.5], [0, 10, 5.5], [0, 0, 1]])
     frames = list(source)
     assert [f.index for f in frames] == [0, 1, 3], "the corrupt JPEG (index 2) is skipped, numbering kept"
     assert source.skipped_messages == 1

@@ -112,20 +112,18 @@ class BagReader:
         if self._scanner is not None:
             yield from self._recovered_messages(wanted)
             return
-        count = 0
         try:
             with AnyReader([self.path]) as reader:
                 connections = [c for c in reader.connections if c.topic in wanted]
                 for connection, log_time, raw in reader.messages(connections=connections):
-                    count += 1
                     try:
                         message = reader.deserialize(raw, connection.msgtype)
                     except Exception:  # a corrupt payload: skip this message, keep the stream
                         self.skipped_messages += 1
                         continue
                     yield BagMessage(connection.topic, connection.msgtype, log_time, message)
-        except (AnyReaderError, OSError, ValueError, KeyError, EOFError) as exc:
-            self._report_damage(f"bag {self.path} is damaged after {count} messages ({exc}); read up to the damage")
+        except Exception as exc:  # rosbags, sqlite3 and struct each raise their own types on damaged data
+            self._report_damage(f"bag {self.path} is damaged ({exc}); read up to the damage")
 
     def _report_damage(self, text: str) -> None:
         """Warn once per reader: the same damage is met again by every pass over the bag."""

@@ -118,9 +118,9 @@ class BagSource(FrameSource):
         self.skipped_frames = 0  # image messages that failed to decode
         self.skipped_depth = 0  # matched depth messages that failed to decode
         self._camera_info = self._first_camera_info()
-        self.intrinsics = None if self._camera_info is None else self._camera_info[0]
         self._pose_track: PoseTrack | None = None
-        self.rate_hz = self._estimate_rate()
+        self.rate_hz, image_size = self._probe_images()
+        self.intrinsics = self._intrinsics_for(image_size) if image_size else None
 
     @property
     def skipped_messages(self) -> int:
@@ -137,16 +137,21 @@ class BagSource(FrameSource):
             return camera_info_matrix(message.message)
         return None
 
-    def _estimate_rate(self, samples: int = 10) -> float | None:
-        """Frame rate from the median stamp interval of the first image messages (None if undeterminable)."""
-        stamps = []
+    def _probe_images(self, samples: int = 10) -> tuple[float | None, tuple[int, int] | None]:
+        """Frame rate (median stamp interval of the first images) and the first decodable image's size."""
+        stamps, size = [], None
         for message in self.reader.messages([self.image_topic]):
             stamps.append(self._stamp(message))
+            if size is None:
+                try:
+                    size = image_to_rgb(message.msgtype, message.message).shape[:2]
+                except (ImageDecodeError, AttributeError):  # counted when the frame is read
+                    pass
             if len(stamps) == samples:
                 break
         intervals = np.diff(stamps)
         intervals = intervals[intervals > 0]
-        return float(1.0 / np.median(intervals)) if len(intervals) else None
+        return (float(1.0 / np.median(intervals)) if len(intervals) else None), size
 
     def _stamp(self, message: BagMessage) -> float:
         stamp = header_stamp(message.message)
