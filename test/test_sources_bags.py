@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import cv2
@@ -13,7 +12,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from depth_motion_ros.sources import DamagedBagWarning, SourceError, open_source
-from depth_motion_ros.sources.poses import matrix_to_quaternion, pose_matrix, read_tum
+from depth_motion_ros.sources.poses import read_tum
 
 SEVEN_SCENES_BAGS = ("7scenes_redkitchen_25f_ros2_db3", "7scenes_redkitchen_25f_ros2_mcap",
                      "7scenes_redkitchen_25f_ros1.bag")

@@ -8,8 +8,9 @@ trains and evaluates on what it holds. Messages that fail to deserialise are ski
 from __future__ import annotations
 
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -70,16 +71,18 @@ class BagReader:
             self._scanner = self._recovery_scanner(exc)
             self.topics = self._scan_topics()
 
-    def _recovery_scanner(self, error: Exception):
+    def _recovery_scanner(self, error: Exception) -> Callable[[], Iterator[RecoveredConnection | RecoveredMessage]]:
         mcap, ros1 = _bag_file(self.path, ".mcap"), _bag_file(self.path, ".bag")
         if mcap is not None:
-            scanner = lambda: scan_mcap(mcap)  # noqa: E731
+            scanner = partial(scan_mcap, mcap)
         elif ros1 is not None:
-            scanner = lambda: scan_ros1(ros1)  # noqa: E731
-        else:
+            scanner = partial(scan_ros1, ros1)
+        elif _bag_file(self.path, ".db3") is not None:
             raise SourceError(
-                f"cannot open bag {self.path}: {error}. A damaged SQLite bag cannot be read past its damage; "
+                f"cannot open bag {self.path}: {error}. SQLite refuses a damaged database file as a whole; "
                 f"try `sqlite3 BAG.db3 .recover | sqlite3 fixed.db3` and copy metadata.yaml beside it") from error
+        else:
+            raise SourceError(f"cannot open bag {self.path}: {error}") from error
         warnings.warn(f"bag {self.path} has an unreadable index ({error}); reading it record by record "
                       f"up to the damage", DamagedBagWarning, stacklevel=3)
         return scanner
