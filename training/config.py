@@ -109,7 +109,9 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
+def read_config_mapping(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
+    """The merged YAML mapping of a recipe (`base:` resolved), before validation: edit it, then pass it
+    to `config_from_dict`."""
     path = CONFIG_DIR / f"{name_or_path}.yaml" if "/" not in name_or_path and not name_or_path.endswith(
         (".yaml", ".yml")) else Path(name_or_path)
     if not path.is_file():
@@ -123,7 +125,7 @@ def _read_yaml(name_or_path: str, seen: tuple[str, ...] = ()) -> dict:
     base = content.pop("base", None)
     if base is None:
         return content
-    return _merge(_read_yaml(str(base), seen + (str(path.resolve()),)), content)
+    return _merge(read_config_mapping(str(base), seen + (str(path.resolve()),)), content)
 
 
 def _section(cls: type, values: Any, name: str) -> Any:
@@ -169,4 +171,4 @@ def config_from_dict(content: dict) -> TrainConfig:
 
 def load_train_config(name_or_path: str) -> TrainConfig:
     """A built-in recipe ('light', 'paper') or a YAML file, with `base:` inheritance resolved."""
-    return config_from_dict(_read_yaml(name_or_path))
+    return config_from_dict(read_config_mapping(name_or_path))

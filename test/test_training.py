@@ -1,0 +1,177 @@
+"""The training loop (training/trainer.py) on tiny synthetic data: learning, resume, guards, configs."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from depth_motion_ros.checkpoint import load_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.sources.frame import Frame
+from depth_motion_ros.training import losses, trainer as trainer_module
+from depth_motion_ros.training.config import (ScheduleConfig, config_from_dict, load_train_config,
+                                              read_config_mapping)
+from depth_motion_ros.training.data import FrameCache, SourceSpec, cache_size_for
+from depth_motion_ros.training.guards import FailureIndicators, failure_indicators, failure_warnings
+from depth_motion_ros.training.trainer import Trainer
+
+SHIFT_PX = 2  # the known motion: the camera slides sideways over a textured plane, 2 cache pixels a frame
+
+
+def sliding_texture_frames(count: int, height: int, width: int, seed: int = 0) -> list[Frame]:
+    """Frames of a smooth random texture seen by a camera translating sideways at constant speed."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((height // 4 + 2, (width + SHIFT_PX * count) // 4 + 2, 3)).astype(np.float32)
+    texture = torch.nn.functional.interpolate(torch.from_numpy(coarse).permute(2, 0, 1)[None],
+                                              scale_factor=4, mode="bicubic", align_corners=False)[0]
+    texture = (texture.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
+    k = np.array([[width * 0.9, 0, (width - 1) / 2], [0, width * 0.9, (height - 1) / 2], [0, 0, 1.0]])
+    return [Frame(i, 0.1 * i, np.ascontiguousarray(texture[:height, SHIFT_PX * i:SHIFT_PX * i + width]), k)
+            for i in range(count)]
+
+
+def tiny_config(**run_overrides):
+    content = read_config_mapping("light")
+    content["model"] = {"preset": "light", "input_height": 32, "input_width": 64}
+    content["optim"].update(batch_size=2, lr=1e-3)
+    content["schedule"].update(layer_norm_noise_rampup_steps=20, motion_field_burnin_steps=40)
+    content["data"].update(val_fraction=0.25)
+    content["run"].update(dict(max_steps=4, log_every=2, image_every=2, checkpoint_every=2, validate_every=2,
+                               val_pairs=4, seed=7, threads=1), **run_overrides)
+    return config_from_dict(content)
+
+
+def prebuilt_source(cache_root: Path, config, frames: list[Frame]) -> SourceSpec:
+    """A source whose cache already exists, so the trainer never needs to decode anything."""
+    spec = SourceSpec("images", str(cache_root / "synthetic"))
+    size = cache_size_for(config.model.input_size, config.data.cache_scale)
+    FrameCache.build(frames, cache_root / spec.key(size), size, name="synthetic")
+    return spec
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    config = tiny_config()
+    spec = prebuilt_source(tmp_path / "cache", config, sliding_texture_frames(16, 40, 80))
+    return config, spec, tmp_path
+
+
+@pytest.mark.slow
+def test_short_training_on_known_motion_reduces_photometric_loss(tmp_path):
+    config = tiny_config(max_steps=100, validate_every=1000, checkpoint_every=1000)
+    # Layer-norm noise and the object-motion field stay (nearly) off: the scene is rigid, so this isolates
+    # learning the known camera motion and depth from the photometric loss.
+    config = dataclasses.replace(config, schedule=ScheduleConfig(layer_norm_noise_rampup_steps=1000,
+                                                                 motion_field_burnin_steps=1000))
+    spec = prebuilt_source(tmp_path / "cache", config, sliding_texture_frames(24, 40, 80))
+    trainer = Trainer(config, [spec], tmp_path / "run", device="cpu", cache_dir=tmp_path / "cache")
+    before = trainer.validate()["loss/rgb_consistency"]
+    result = trainer.run()
+    after = result.last_validation["loss/rgb_consistency"]
+    assert result.step == 100 and result.skipped_nonfinite == 0
+    assert after < 0.5 * before, (before, after)
+
+
+def test_run_writes_loadable_checkpoints_tensorboard_and_config(tiny_run):
+    config, spec, tmp = tiny_run
+    result = Trainer(config, [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache").run()
+    assert result.step == 4 and not result.interrupted
+    last = load_checkpoint(tmp / "run" / "checkpoints" / "last.pt")
+    assert last.metadata["step"] == 4 and last.training_state["step"] == 4
+    assert (tmp / "run" / "checkpoints" / "best.pt").is_file()
+    assert load_checkpoint(tmp / "run" / "checkpoints" / "best.pt").training_state is None
+    predictor = DepthMotionPredictor.from_checkpoint(str(tmp / "run" / "checkpoints" / "last.pt"), device="cpu")
+    assert predictor.input_size == (32, 64)
+    assert list((tmp / "run" / "tensorboard").glob("events.out.tfevents.*"))
+    saved = yaml.safe_load((tmp / "run" / "train_config.yaml").read_text())
+    assert config_from_dict(saved) == config
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_run):
+    config, spec, tmp = tiny_run
+    straight = Trainer(config, [spec], tmp / "straight", device="cpu", cache_dir=tmp / "cache")
+    straight.run()
+    first_half = Trainer(config.with_max_steps(2), [spec], tmp / "resumed", device="cpu", cache_dir=tmp / "cache")
+    first_half.run()
+    second_half = Trainer(config, [spec], tmp / "resumed", resume=True, device="cpu", cache_dir=tmp / "cache")
+    assert second_half.state.step == 2
+    result = second_half.run()
+    assert result.step == 4
+    for (name, a), b in zip(straight.model.state_dict().items(), second_half.model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_non_finite_loss_is_skipped_and_counted(tiny_run, monkeypatch):
+    config, spec, tmp = tiny_run
+    real = losses.compute_losses
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        return out._replace(total=out.total * float("nan")) if calls["n"] == 2 else out
+
+    monkeypatch.setattr(trainer_module, "compute_losses", poisoned)
+    trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
+    result = trainer.run()
+    assert result.step == 3 and result.skipped_nonfinite == 1
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_validation_reports_depth_metrics_when_ground_truth_exists(tmp_path):
+    config = tiny_config()
+    frames = sliding_texture_frames(16, 40, 80)
+    for frame in frames[12:]:
+        frame.depth = np.full((40, 80), 3.0, dtype=np.float32)
+        frame.depth[:20] = 6.0
+    spec = prebuilt_source(tmp_path / "cache", config, frames)
+    result = Trainer(config, [spec], tmp_path / "run", device="cpu", cache_dir=tmp_path / "cache").validate()
+    assert result["depth/images"] == 3  # validation pairs start at frames 12, 13, 14
+    assert 0.0 <= result["depth/abs_rel"] and 0.0 <= result["depth/a1"] <= 1.0
+
+
+def test_given_intrinsics_without_camera_info_is_a_clear_error(tmp_path):
+    content = read_config_mapping("light")
+    content["model"] = {"preset": "light", "input_height": 32, "input_width": 64}
+    content["intrinsics"] = "given"
+    config = config_from_dict(content)
+    frames = [Frame(f.index, f.timestamp, f.rgb) for f in sliding_texture_frames(8, 40, 80)]
+    spec = prebuilt_source(tmp_path / "cache", config, frames)
+    with pytest.raises(ValueError, match="no camera intrinsics"):
+        Trainer(config, [spec], tmp_path / "run", device="cpu", cache_dir=tmp_path / "cache")
+
+
+def test_failure_indicators_and_warnings():
+    b, h, w = 2, 8, 8
+    constant_depth = torch.full((b, 1, h, w), 5.0)
+    indicators = failure_indicators(constant_depth, torch.zeros(b, 3), torch.zeros(b, 3, h, w))
+    assert indicators.depth_cv == 0.0
+    limits = load_train_config("light").guards
+    assert any("collapsing" in text for text in failure_warnings(indicators, limits))
+    varied = torch.rand(b, 1, h, w) + 1.0
+    big_translation = torch.tensor([[0.0, 0.0, 10.0], [0.0, 0.0, 0.1]])
+    residual = torch.zeros(b, 3, h, w)
+    residual[:, 0] = 20.0  # object motion larger than camera motion everywhere
+    texts = failure_warnings(failure_indicators(varied, big_translation, residual), limits)
+    assert any("exploding" in t for t in texts) and any("explains" in t for t in texts)
+    assert failure_warnings(FailureIndicators(0.3, 0.05, 0.1), limits) == []
+
+
+def test_configs_validate_and_inherit():
+    light, paper = load_train_config("light"), load_train_config("paper")
+    assert paper.model.name == "paper" and paper.model.input_size == (128, 416)
+    assert light.model.name == "light" and light.loss_weights == paper.loss_weights
+    assert paper.optim.lr == 2e-4 and paper.optim.grad_clip == 10.0
+    assert paper.schedule.layer_norm_noise_rampup_steps == 10_000
+    assert paper.schedule.motion_field_burnin_steps == 20_000
+    assert light.schedule.motion_field_burnin_steps < paper.schedule.motion_field_burnin_steps
+    content = read_config_mapping("light")
+    content["optim"]["learning_rate"] = 1.0
+    with pytest.raises(ValueError, match="unknown keys in 'optim'"):
+        config_from_dict(content)
+    with pytest.raises(ValueError, match="not found"):
+        load_train_config("no_such_recipe")

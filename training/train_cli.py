@@ -1,0 +1,86 @@
+"""`depth_motion_train`: self-supervised training from bags, videos, image folders and sequence folders.
+
+    depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
+                       [--sequence D] --out RUN_DIR [--resume] [--max-steps N]
+
+Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it. Multi-GPU or
+multi-node: start the same command with `torchrun --nproc_per_node N -m
+depth_motion_ros.training.train_cli ...` (rank 0 writes logs and checkpoints).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from depth_motion_ros.training.config import load_train_config
+from depth_motion_ros.training.data import SourceSpec
+
+SOURCE_FLAGS = {"--bag": "bag", "--video": "video", "--images": "images", "--sequence": "sequence"}
+
+
+class _SourceAction(argparse.Action):
+    """Collects sources in command-line order, so a following --topic attaches to the right bag."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or [])
+        sources.append(SourceSpec(SOURCE_FLAGS[option_string], values))
+        namespace.sources = sources
+
+
+class _TopicAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or [])
+        if not sources or sources[-1].kind != "bag":
+            parser.error("--topic must follow the --bag it applies to")
+        last = sources[-1]
+        sources[-1] = SourceSpec(last.kind, last.path, values)
+        namespace.sources = sources
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="depth_motion_train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="built-in recipe (light, paper) or a YAML file")
+    for flag, kind in SOURCE_FLAGS.items():
+        parser.add_argument(flag, action=_SourceAction, metavar="PATH", help=f"a {kind} source (repeatable)")
+    parser.add_argument("--topic", action=_TopicAction, help="image topic of the preceding --bag")
+    parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    parser.add_argument("--max-steps", type=int, help="total steps of the run (overrides the config)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--cache-dir", help="where decoded frames are cached (default RUN_DIR/cache); "
+                                            "share it between runs on the same data")
+    parser.set_defaults(sources=[])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.sources:
+        print("depth_motion_train: give at least one source (--bag, --video, --images, --sequence)", file=sys.stderr)
+        return 2
+    from depth_motion_ros.training.trainer import Trainer  # torch import: after argument errors
+
+    config = load_train_config(args.config)
+    if args.max_steps is not None:
+        config = config.with_max_steps(args.max_steps)
+    trainer = Trainer(config, args.sources, args.out, resume=args.resume, device=args.device,
+                      cache_dir=args.cache_dir)
+    try:
+        result = trainer.run()
+    finally:
+        from depth_motion_ros.training.distributed import shutdown
+
+        shutdown(trainer.context)
+    if trainer.context.is_main:
+        print(f"step {result.step}: last checkpoint {result.last_checkpoint}"
+              + (f", best {result.best_checkpoint}" if result.best_checkpoint else "")
+              + (f", {result.skipped_nonfinite} non-finite steps skipped" if result.skipped_nonfinite else ""))
+        for name, value in sorted(result.last_validation.items()):
+            print(f"  val {name}: {value:.4f}")
+    return 130 if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
