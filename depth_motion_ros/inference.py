@@ -48,22 +48,41 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-class DepthMotionPredictor:
-    """Depth for frames and motion for frame pairs, batched, at the model's input size.
+class FramePreparation:
+    """What every predictor backend shares: its configuration and the conversion of camera data to input.
 
     `config` and `input_size` (height, width) describe the network; `prepare` turns camera images into
-    its input; `intrinsics_at_input` maps a camera matrix to that input size.
+    its input on `device`; `intrinsics_at_input` maps a camera matrix to that input size.
     """
+
+    backend: str
+
+    def __init__(self, config: ModelConfig, device: torch.device, metadata: dict[str, Any] | None) -> None:
+        self.config: ModelConfig = config
+        self.input_size: tuple[int, int] = config.input_size
+        self.device = device
+        self.metadata: dict[str, Any] = dict(metadata or {})
+
+    def prepare(self, rgb: np.ndarray) -> Tensor:
+        """uint8 HxWx3 RGB -> float [1, 3, h, w] in [0, 1] at `input_size`, on the predictor's device."""
+        resized = np.ascontiguousarray(resize_rgb(rgb, self.input_size))
+        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).unsqueeze(0)
+        return tensor.float().div_(255.0)
+
+    def intrinsics_at_input(self, intrinsics: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+        """3x3 camera matrix of an image of `image_size` (height, width) -> the same camera at `input_size`."""
+        return resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), image_size, self.input_size)
+
+
+class DepthMotionPredictor(FramePreparation):
+    """Depth for frames and motion for frame pairs with the PyTorch model, batched, at the input size."""
 
     backend = "torch"
 
     def __init__(self, model: DepthMotionModel, device: torch.device | str = "cpu",
                  metadata: dict[str, Any] | None = None) -> None:
-        self.device = torch.device(device)
+        super().__init__(model.config, torch.device(device), metadata)
         self.model = model.to(self.device).eval()
-        self.config: ModelConfig = model.config
-        self.input_size: tuple[int, int] = model.config.input_size
-        self.metadata: dict[str, Any] = dict(metadata or {})
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "DepthMotionPredictor":
@@ -76,16 +95,6 @@ class DepthMotionPredictor:
                                       "(models/default_light.pt) is installed")
         loaded = load_checkpoint(path, map_location=resolved)
         return cls(loaded.model, resolved, loaded.metadata)
-
-    def prepare(self, rgb: np.ndarray) -> Tensor:
-        """uint8 HxWx3 RGB -> float [1, 3, h, w] in [0, 1] at `input_size`, on the predictor's device."""
-        resized = np.ascontiguousarray(resize_rgb(rgb, self.input_size))
-        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        return tensor.float().div_(255.0)
-
-    def intrinsics_at_input(self, intrinsics: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-        """3x3 camera matrix of an image of `image_size` (height, width) -> the same camera at `input_size`."""
-        return resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), image_size, self.input_size)
 
     @torch.inference_mode()
     def depth(self, images: Tensor) -> Tensor:
@@ -111,3 +120,22 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     v = (np.arange(height, dtype=np.float32) - cy) / fy
     z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
     return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)
+
+
+#: Predictor backends selectable by name (node parameter `backend`, CLI `--backend`).
+BACKENDS = ("torch", "onnx")
+
+
+def load_predictor(path: str | os.PathLike | None = None, device: str = "auto",
+                   backend: str = "torch") -> FramePreparation:
+    """A predictor for `path` (default: the bundled model) with the chosen backend.
+
+    'torch' runs the PyTorch model (CPU or CUDA); 'onnx' runs ONNX Runtime, the fastest on CPU (see
+    docs/models.md), exporting the checkpoint once into a cache. Both have the same interface.
+    """
+    if backend == "torch":
+        return DepthMotionPredictor.from_checkpoint(path, device)
+    if backend == "onnx":
+        from .onnx_backend import OnnxDepthMotionPredictor  # onnxruntime only loaded when asked for
+        return OnnxDepthMotionPredictor.from_checkpoint(path, device)
+    raise ValueError(f"unknown backend '{backend}': expected one of {', '.join(BACKENDS)}")

@@ -78,3 +78,22 @@ def test_depth_to_points_known_values():
     assert points.shape == (3, 4, 3) and points.dtype == np.float32
     np.testing.assert_allclose(points[2, 3], [(3 - 1.5) / 2 * 2, (2 - 1.0) / 4 * 2, 2.0])
     assert np.isnan(points[0, 0]).all()
+
+
+def test_load_predictor_selects_the_backend(checkpoint_path):
+    from depth_motion_ros.inference import load_predictor
+
+    predictor = load_predictor(checkpoint_path, device="cpu", backend="torch")
+    assert isinstance(predictor, DepthMotionPredictor) and predictor.backend == "torch"
+    with pytest.raises(ValueError, match="unknown backend"):
+        load_predictor(checkpoint_path, device="cpu", backend="tensorrt")
+
+
+@pytest.mark.slow
+def test_load_predictor_onnx_backend(checkpoint_path, tmp_path, monkeypatch):
+    from depth_motion_ros.inference import load_predictor
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    predictor = load_predictor(checkpoint_path, device="cpu", backend="onnx")
+    assert predictor.backend == "onnx" and predictor.input_size == (64, 96)
+    assert (tmp_path / "depth_motion_ros" / "onnx").is_dir()

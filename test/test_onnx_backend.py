@@ -1,0 +1,111 @@
+"""ONNX Runtime backend: same outputs as PyTorch within tolerance, self-describing files, caching."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.model_config import ModelConfig
+from depth_motion_ros.networks import DepthMotionModel
+from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx, onnx_paths
+
+CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
+                     motion_width_multiplier=0.125)
+#: float32 kernels differ between the two runtimes only by summation order.
+RELATIVE_TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    model = DepthMotionModel(CONFIG).eval()
+    with torch.no_grad():  # a non-trivial motion field, so that the comparison means something
+        model.motion_net.translation_scale.fill_(1.0)
+    prefix = tmp_path_factory.mktemp("onnx") / "tiny"
+    export_onnx(model, prefix, {"steps": 7})
+    return model, prefix
+
+
+def _close(actual: torch.Tensor, expected: torch.Tensor) -> bool:
+    scale = expected.abs().max().clamp_min(1e-12)
+    return bool((actual - expected).abs().max() <= RELATIVE_TOLERANCE * scale)
+
+
+@pytest.mark.slow
+def test_onnx_outputs_equal_pytorch(exported):
+    model, prefix = exported
+    onnx_predictor = OnnxDepthMotionPredictor.from_onnx(prefix, device="cpu")
+    torch_predictor = DepthMotionPredictor(model, "cpu")
+    generator = torch.Generator().manual_seed(3)
+    for batch in (1, 3):  # the batch axis is dynamic
+        rgb1 = torch.rand(batch, 3, 64, 96, generator=generator)
+        rgb2 = torch.rand(batch, 3, 64, 96, generator=generator)
+        depth1, depth2 = onnx_predictor.depth(rgb1), onnx_predictor.depth(rgb2)
+        assert _close(depth1, torch_predictor.depth(rgb1)) and _close(depth2, torch_predictor.depth(rgb2))
+        expected = torch_predictor.motion(rgb1, depth1, rgb2, depth2)
+        actual = onnx_predictor.motion(rgb1, depth1, rgb2, depth2)
+        for name, a, e in zip(expected._fields, actual, expected):
+            assert a.shape == e.shape, name
+            if name == "residual_translation":
+                # The auto-mask thresholds at the mean magnitude; a pixel exactly at the threshold may flip.
+                differs = (a - e).abs().amax(1) > RELATIVE_TOLERANCE * e.abs().max()
+                assert differs.float().mean() < 1e-3, name
+            else:
+                assert _close(a, e), name
+
+
+@pytest.mark.slow
+def test_onnx_files_carry_config_and_metadata(exported):
+    _, prefix = exported
+    predictor = OnnxDepthMotionPredictor.from_onnx(prefix)
+    assert predictor.config == CONFIG and predictor.input_size == (64, 96)
+    assert predictor.metadata == {"steps": 7} and predictor.backend == "onnx"
+    image = predictor.prepare(np.zeros((10, 20, 3), np.uint8))
+    assert image.shape == (1, 3, 64, 96)
+    with pytest.raises(ValueError, match="size"):
+        predictor.depth(torch.rand(1, 3, 32, 96))
+
+
+@pytest.mark.slow
+def test_from_checkpoint_exports_once_into_the_cache(tmp_path, exported):
+    model, _ = exported
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, model, {"steps": 1})
+    cache = tmp_path / "cache"
+    predictor = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu", cache_dir=cache)
+    files = sorted(p.name for p in cache.iterdir())
+    assert len(files) == 2 and all(name.startswith("tiny-") for name in files)
+    stamp = [p.stat().st_mtime_ns for p in cache.iterdir()]
+    again = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu", cache_dir=cache)
+    assert [p.stat().st_mtime_ns for p in cache.iterdir()] == stamp  # reused, not exported again
+    rgb = torch.rand(1, 3, 64, 96)
+    assert torch.equal(predictor.depth(rgb), again.depth(rgb))
+
+
+def test_missing_files_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        OnnxDepthMotionPredictor.from_onnx(tmp_path / "absent")
+    with pytest.raises(CheckpointError):
+        OnnxDepthMotionPredictor.from_checkpoint(tmp_path / "absent.pt", cache_dir=tmp_path)
+    assert onnx_paths(tmp_path / "m").depth.name == "m.depth.onnx"
+
+
+def test_unknown_device_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown device"):
+        OnnxDepthMotionPredictor(onnx_paths(tmp_path / "m"), device="tpu")
+
+
+@pytest.mark.slow
+def test_export_cli_writes_and_verifies(tmp_path, exported, capsys):
+    from depth_motion_ros.training.export_cli import main
+
+    model, _ = exported
+    checkpoint = tmp_path / "run" / "best.pt"
+    save_checkpoint(checkpoint, model, {"steps": 3})
+    assert main([str(checkpoint), "--verify"]) == 0
+    output = capsys.readouterr().out
+    assert "best.depth.onnx" in output and "largest relative difference" in output
+    assert onnx_paths(tmp_path / "run" / "best").motion.is_file()
+    assert main([str(tmp_path / "missing.pt")]) == 2
