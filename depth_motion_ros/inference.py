@@ -65,9 +65,11 @@ class FramePreparation:
 
     def prepare(self, rgb: np.ndarray) -> Tensor:
         """uint8 HxWx3 RGB -> float [1, 3, h, w] in [0, 1] at `input_size`, on the predictor's device."""
-        resized = np.ascontiguousarray(resize_rgb(rgb, self.input_size))
-        tensor = torch.from_numpy(resized).to(self.device).permute(2, 0, 1).unsqueeze(0)
-        return tensor.float().div_(255.0)
+        # Converted in numpy: torch's uint8 -> float cast of the permuted (non-contiguous) view measured
+        # ~25 ms for a 128x256 frame on this 2-core CPU, numpy's ~0.1 ms.
+        resized = resize_rgb(rgb, self.input_size).astype(np.float32) * np.float32(1.0 / 255.0)
+        chw = np.ascontiguousarray(resized.transpose(2, 0, 1))[None]
+        return torch.from_numpy(chw).to(self.device)
 
     def intrinsics_at_input(self, intrinsics: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """3x3 camera matrix of an image of `image_size` (height, width) -> the same camera at `input_size`."""
