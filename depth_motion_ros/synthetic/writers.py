@@ -79,21 +79,23 @@ class SequenceFolderWriter:
         (self.folder / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
-class SyntheticBagWriter:
-    """ROS 2 MCAP bag: Image (rgb8), CameraInfo, ground-truth PoseStamped and depth (32FC1)."""
+class CameraBagWriter:
+    """ROS 2 MCAP bag of camera frames: Image (rgb8), plus CameraInfo, ground-truth PoseStamped and depth
+    (32FC1) for the frames that carry them.
 
-    def __init__(self, path: str | Path, scene: Scene) -> None:
+    Frames are duck-typed: anything with `timestamp` (s), `rgb` and optional `intrinsics`, `depth`, `pose`
+    (a `SyntheticFrame` or a `depth_motion_ros.sources.Frame`), so the demo can turn any input into a bag.
+    Header stamps are `frame_stamp_ns(timestamp)`: an epoch offset keeps them non-zero (zero means unset).
+    """
+
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.scene = scene
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         self._writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
-        topics = {IMAGE_TOPIC: "sensor_msgs/msg/Image", CAMERA_INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-                  POSE_TOPIC: "geometry_msgs/msg/PoseStamped", DEPTH_TOPIC: "sensor_msgs/msg/Image"}
-        self._connections = {topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
-                             for topic, msgtype in topics.items()}
+        self._connections: dict[str, object] = {}
 
-    def __enter__(self) -> SyntheticBagWriter:
+    def __enter__(self) -> CameraBagWriter:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -122,7 +124,7 @@ class SyntheticBagWriter:
         projection[:, :3] = K
         return t["sensor_msgs/msg/CameraInfo"](
             header=self._header(stamp_ns, CAMERA_FRAME), height=height, width=width,
-            distortion_model="plumb_bob", d=np.zeros(5), k=K.reshape(-1).astype(np.float64),
+            distortion_model="plumb_bob", d=np.zeros(5), k=np.asarray(K, dtype=np.float64).reshape(-1),
             r=np.eye(3).reshape(-1), p=projection.reshape(-1), binning_x=0, binning_y=0,
             roi=t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0,
                                                       do_rectify=False))
@@ -136,18 +138,24 @@ class SyntheticBagWriter:
             pose=t["geometry_msgs/msg/Pose"](position=t["geometry_msgs/msg/Point"](x=x, y=y, z=z),
                                             orientation=t["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw)))
 
-    def write(self, frame: SyntheticFrame) -> None:
+    def _put(self, topic: str, stamp_ns: int, message) -> None:
+        if topic not in self._connections:
+            self._connections[topic] = self._writer.add_connection(topic, message.__msgtype__,
+                                                                   typestore=self.typestore)
+        self._writer.write(self._connections[topic], stamp_ns,
+                           self.typestore.serialize_cdr(message, message.__msgtype__))
+
+    def write(self, frame) -> None:
         stamp = frame_stamp_ns(frame.timestamp)
-        height, width = frame.depth.shape
-        messages = {
-            IMAGE_TOPIC: self._image(stamp, frame.rgb, "rgb8"),
-            CAMERA_INFO_TOPIC: self._camera_info(stamp, frame.intrinsics, width, height),
-            POSE_TOPIC: self._pose(stamp, frame.pose),
-            DEPTH_TOPIC: self._image(stamp, frame.depth.astype(np.float32), "32FC1"),
-        }
-        for topic, message in messages.items():
-            data = self.typestore.serialize_cdr(message, message.__msgtype__)
-            self._writer.write(self._connections[topic], stamp, data)
+        height, width = frame.rgb.shape[:2]
+        # camera_info first: a player then delivers the calibration before the image it belongs to.
+        if getattr(frame, "intrinsics", None) is not None:
+            self._put(CAMERA_INFO_TOPIC, stamp, self._camera_info(stamp, frame.intrinsics, width, height))
+        self._put(IMAGE_TOPIC, stamp, self._image(stamp, frame.rgb, "rgb8"))
+        if getattr(frame, "pose", None) is not None:
+            self._put(POSE_TOPIC, stamp, self._pose(stamp, frame.pose))
+        if getattr(frame, "depth", None) is not None:
+            self._put(DEPTH_TOPIC, stamp, self._image(stamp, frame.depth.astype(np.float32), "32FC1"))
 
 
 def frame_stamp_ns(timestamp: float) -> int:
@@ -167,7 +175,7 @@ def write_scene(scene: Scene, folder: str | Path | None = None, bag: str | Path 
     if bag is not None and Path(bag).exists():
         raise FileExistsError(f"{bag} already exists; rosbag2 bags are never overwritten")
     folder_writer = SequenceFolderWriter(folder, scene, name) if folder is not None else None
-    bag_writer = SyntheticBagWriter(bag, scene) if bag is not None else None
+    bag_writer = CameraBagWriter(bag) if bag is not None else None
     try:
         for frame in SceneRenderer(scene):
             if folder_writer is not None:

@@ -1,0 +1,195 @@
+"""`depth_motion_demo`: the whole product in one command, on real ROS 2 messages.
+
+With no arguments: render a short synthetic street with moving cars (exact ground truth), play it as ROS 2
+messages to the real node, record every output into an MCAP bag, draw a summary picture, and print depth
+and trajectory errors against the ground truth. `--bag`, `--video`, `--images` or `--sequence` replace
+the generated scene. Until a trained default model is bundled, the demo first trains the light model
+briefly on its input (and says so); `--checkpoint` uses a model you have.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+from depth_motion_ros.checkpoint import default_checkpoint_path
+from depth_motion_ros.cli.demo_analysis import collect_outputs, score, stamp_key, stamp_key_ns
+from depth_motion_ros.cli.node_session import NodeSessionError, run_node_on_bag
+from depth_motion_ros.cli.summary import render_summary
+from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, format_report
+from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.sources import FrameRange, SourceError, open_source
+from depth_motion_ros.sources.bag_source import BagSource
+from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
+from depth_motion_ros.synthetic.writers import CameraBagWriter, write_scene
+
+DEMO_SIZE = (128, 256)          # the light model's input size: the scene is rendered at it, no resampling
+DEMO_FRAMES = 60
+DEMO_TRAIN_STEPS = 60
+CAMERA_MOUNT = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth_motion_demo",
+        description="Generate (or take) a camera stream, run the depth_motion node on it over ROS 2, record "
+                    "its outputs, and report how good they are.")
+    inputs = parser.add_mutually_exclusive_group()
+    inputs.add_argument("--bag", help="play this bag instead of a generated scene")
+    inputs.add_argument("--video", help="use this video instead of a generated scene")
+    inputs.add_argument("--images", help="use this folder of images instead of a generated scene")
+    inputs.add_argument("--sequence", help="use this sequence folder instead of a generated scene")
+    parser.add_argument("--topic", help="image topic of --bag (auto-detected when there is only one)")
+    parser.add_argument("--out", help="output folder (default: outputs/demo/<date-time>)")
+    parser.add_argument("--checkpoint", help="model for the node (default: the bundled model, else train one)")
+    parser.add_argument("--train-steps", type=int, default=DEMO_TRAIN_STEPS,
+                        help="steps of the brief training run when no model is available")
+    parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help="frames to generate or to take from the input")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated scene")
+    parser.add_argument("--device", default="auto", help="the node's torch device")
+    parser.add_argument("--realtime", action="store_true",
+                        help="play at the recorded rate and let the node drop frames as it would live "
+                             "(default: lockstep, every frame processed)")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor with --realtime")
+    return parser
+
+
+def ensure_local_ros_environment() -> None:
+    """Keep DDS discovery on this machine and on a private domain unless the user chose otherwise.
+
+    Only the demo tooling does this (the node itself never forces it: robots need normal discovery); the
+    node process inherits it.
+    """
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(60 + os.getpid() % 40))
+
+
+def say(step: str) -> None:
+    print(f"[depth_motion_demo] {step}", flush=True)
+
+
+def _input_bag(args: argparse.Namespace, out: Path) -> tuple[Path, str | None, dict]:
+    """The bag to play, its image topic and extra node parameters; generates or converts as needed."""
+    if args.bag:
+        return Path(args.bag), args.topic, {}
+    bag = out / "input_bag"
+    if args.video or args.images or args.sequence:
+        kind, path = next((k, getattr(args, k)) for k in ("video", "images", "sequence") if getattr(args, k))
+        say(f"converting {kind} {path} (first {args.frames} frames) to a ROS 2 bag: {bag}")
+        with CameraBagWriter(bag) as writer:
+            count = 0
+            for frame in open_source(kind, path, end=args.frames):
+                writer.write(frame)
+                count += 1
+        if count == 0:
+            raise SourceError(f"{path} has no frames")
+        return bag, None, {}
+    params = SceneParams(width=DEMO_SIZE[1], height=DEMO_SIZE[0], frames=args.frames, seed=args.seed)
+    say(f"rendering a synthetic street: {params.frames} frames of {params.width}x{params.height}, "
+        f"{params.movers} moving cars, exact ground truth -> {out / 'scene'}")
+    start = time.monotonic()
+    write_scene(make_street_scene(params), out / "scene", bag)
+    say(f"  rendered in {time.monotonic() - start:.1f} s")
+    # The ground plane is at a known height below the camera: the node can recover metric scale from it.
+    return bag, None, {"scale_mode": "camera_height", "camera_height": params.camera_height}
+
+
+def _train_briefly(args: argparse.Namespace, out: Path, bag: Path, topic: str | None) -> Path:
+    run = out / "training"
+    say(f"no trained default model is bundled yet (models/default_light.pt): training the light model for "
+        f"{args.train_steps} steps on this input first -> {run}. A model this brief has learned little; "
+        f"pass --checkpoint for a real one.")
+    command = [sys.executable, "-m", "depth_motion_ros.training.train_cli", "--config", "light",
+               "--out", str(run), "--max-steps", str(args.train_steps), "--device", args.device]
+    source = (["--sequence", str(out / "scene")] if (out / "scene").is_dir() else ["--bag", str(bag)]
+              + (["--topic", topic] if topic else []))
+    start = time.monotonic()
+    with open(out / "training.log", "w") as log:
+        result = subprocess.run(command + source, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise RuntimeError(f"training failed (exit {result.returncode}); see {out / 'training.log'}")
+    say(f"  trained in {time.monotonic() - start:.1f} s")
+    return run / "checkpoints" / "last.pt"
+
+
+def _report_lines(report: EvaluationReport | None, processed: int, played: int) -> list[str]:
+    lines = [f"frames played {played}, processed by the node {processed}"]
+    if report is None:
+        return lines + ["no ground truth in this input: no error figures"]
+    if report.depth:
+        d = report.depth
+        lines.append(f"depth ({report.depth_images} frames, per-image median scaling): abs rel {d['abs_rel']:.3f}  "
+                     f"sq rel {d['sq_rel']:.3f}  rmse {d['rmse']:.2f} m  d<1.25 {d['a1']:.3f}")
+        if report.median_scale is not None:
+            lines.append(f"median scale factor ground truth / node depth: {report.median_scale:.3f} "
+                         f"(1.0 = the node's depth is metric)")
+    if report.trajectory_ate is not None:
+        lines.append(f"trajectory ({report.pose_frames} poses): ATE after Sim(3) alignment "
+                     f"{report.trajectory_ate:.3f} m, 5-frame snippet ATE {report.snippet_ate:.3f} m, "
+                     f"RPE {report.rpe_translation:.3f} m / {report.rpe_rotation_deg:.2f} deg per frame")
+    return lines
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    ensure_local_ros_environment()
+    started = time.monotonic()
+    out = Path(args.out) if args.out else Path("outputs") / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    bag, topic, node_parameters = _input_bag(args, out)
+    source = BagSource(bag, topic=topic, frame_range=FrameRange(0, args.frames))
+    image_type = source.reader.topics[source.image_topic].msgtype
+
+    checkpoint = args.checkpoint or default_checkpoint_path()
+    if checkpoint is None:
+        checkpoint = _train_briefly(args, out, bag, topic)
+    else:
+        say(f"model: {checkpoint}")
+
+    say(f"starting the node and playing {bag} ({source.image_topic}) to it "
+        f"{'at the recorded rate' if args.realtime else 'in lockstep'}; recording every output")
+    parameters = {"checkpoint": str(Path(checkpoint).resolve()), "device": args.device,
+                  "camera_mount": list(CAMERA_MOUNT), **node_parameters}
+    run = run_node_on_bag(bag, source.image_topic, image_type, source.camera_info_topic, parameters,
+                          out / "node_outputs", out / "node.log", lockstep=not args.realtime, rate=args.rate,
+                          max_images=args.frames)
+    say(f"  {run.playback.images} images played in {run.playback.seconds:.1f} s; outputs recorded in "
+        f"{run.recording}")
+
+    inputs = {stamp_key(frame.timestamp): frame for frame in source}
+    frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
+    report = score(frames, inputs, EvaluationSettings(max_depth=80.0))
+    lines = _report_lines(report, len(frames), run.playback.images)
+    played = {f.stamp_ns: inputs[stamp_key_ns(f.stamp_ns)] for f in frames if stamp_key_ns(f.stamp_ns) in inputs}
+    input_rgb = {stamp: frame.rgb for stamp, frame in played.items()}
+    truth = {stamp: frame.pose for stamp, frame in played.items() if frame.pose is not None}
+    picture = render_summary(frames, input_rgb, truth, lines)
+    cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    if report is not None:
+        (out / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(format_report(report, title="errors against the ground truth (depth_motion_eval protocol)"))
+    for line in lines:
+        say(line)
+    say(f"outputs in {out}/: summary.png, node_outputs/ (MCAP of every node topic), node.log"
+        + (", metrics.json" if report is not None else "")
+        + (", scene/ and input_bag/ (the generated input)" if (out / "scene").is_dir() else ""))
+    say(f"done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run_demo(args)
+    except (SourceError, NodeSessionError, RuntimeError, ValueError, FileExistsError) as exc:
+        print(f"depth_motion_demo: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
