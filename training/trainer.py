@@ -434,6 +434,8 @@ class Trainer:
                         self._validate_and_keep_best()
                     if self.state.step % cfg.checkpoint_every == 0:
                         self.save_last()
+                    # A signal may reach the ranks at different steps: stop together or not at all.
+                    self._stop_requested = not distributed.all_ranks_true(not self._stop_requested, self.context)
                 if epoch_finished:
                     self.state.epoch += 1
                     self.state.batch_in_epoch = 0
