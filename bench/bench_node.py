@@ -201,6 +201,8 @@ def main() -> int:
         results["latency_p50_last_third_ms"] = round(percentile_ms(lat[-third:], 50), 1)
         node_latency = [float(m.group(1)) for m in (re.search(r"p50 latency (\d+) ms", x) for x in summaries) if m]
         overhead = [float(m.group(1)) for m in (re.search(r"non-network time (\d+)%", x) for x in summaries) if m]
+        node_rate = [float(m.group(1)) for m in (re.search(r"processed ([\d.]+) Hz", x) for x in summaries) if m]
+        results["node_processed_hz"] = float(np.median(node_rate)) if node_rate else None
         results["node_p50_arrival_to_depth_ms"] = float(np.median(node_latency)) if node_latency else None
         results["node_non_network_percent_of_network"] = float(np.median(overhead)) if overhead else None
         results["node_summaries"] = summaries
