@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -31,7 +32,9 @@ from depth_motion_ros.synthetic.writers import CameraBagWriter, write_scene
 
 DEMO_SIZE = (128, 256)          # the light model's input size: the scene is rendered at it, no resampling
 DEMO_FRAMES = 60
-DEMO_TRAIN_STEPS = 60
+DEMO_TRAIN_SECONDS = 90.0
+DEMO_TRAIN_MAX_STEPS = 2000
+TRAIN_STOP_GRACE_S = 120.0
 CAMERA_MOUNT = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
 
@@ -48,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topic", help="image topic of --bag (auto-detected when there is only one)")
     parser.add_argument("--out", help="output folder (default: outputs/demo/<date-time>)")
     parser.add_argument("--checkpoint", help="model for the node (default: the bundled model, else train one)")
-    parser.add_argument("--train-steps", type=int, default=DEMO_TRAIN_STEPS,
-                        help="steps of the brief training run when no model is available")
+    parser.add_argument("--train-seconds", type=float, default=DEMO_TRAIN_SECONDS,
+                        help="time budget of the brief training run when no model is available")
+    parser.add_argument("--train-steps", type=int, default=DEMO_TRAIN_MAX_STEPS,
+                        help="most steps of that training run")
     parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help="frames to generate or to take from the input")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated scene")
     parser.add_argument("--device", default="auto", help="the node's torch device")
@@ -101,21 +106,42 @@ def _input_bag(args: argparse.Namespace, out: Path) -> tuple[Path, str | None, d
 
 
 def _train_briefly(args: argparse.Namespace, out: Path, bag: Path, topic: str | None) -> Path:
+    """Train the light model on the demo's input for at most `--train-seconds`, then stop it cleanly.
+
+    A time budget rather than a step count keeps the demo's duration the same on any machine: the
+    trainer finishes its current step on SIGINT and saves last.pt (exit code 130).
+    """
     run = out / "training"
-    say(f"no trained default model is bundled yet (models/default_light.pt): training the light model for "
-        f"{args.train_steps} steps on this input first -> {run}. A model this brief has learned little; "
-        f"pass --checkpoint for a real one.")
+    say(f"no trained default model is bundled yet (models/default_light.pt): training the light model on this "
+        f"input for {args.train_seconds:.0f} s first -> {run}. A model trained this briefly has learned "
+        f"little; pass --checkpoint for a real one.")
     command = [sys.executable, "-m", "depth_motion_ros.training.train_cli", "--config", "light",
                "--out", str(run), "--max-steps", str(args.train_steps), "--device", args.device]
-    source = (["--sequence", str(out / "scene")] if (out / "scene").is_dir() else ["--bag", str(bag)]
-              + (["--topic", topic] if topic else []))
+    source = (["--sequence", str(out / "scene")] if (out / "scene").is_dir()
+              else ["--bag", str(bag)] + (["--topic", topic] if topic else []))
     start = time.monotonic()
     with open(out / "training.log", "w") as log:
-        result = subprocess.run(command + source, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        raise RuntimeError(f"training failed (exit {result.returncode}); see {out / 'training.log'}")
-    say(f"  trained in {time.monotonic() - start:.1f} s")
-    return run / "checkpoints" / "last.pt"
+        process = subprocess.Popen(command + source, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout=args.train_seconds)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=TRAIN_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    checkpoint = run / "checkpoints" / "last.pt"
+    if process.returncode not in (0, 130) or not checkpoint.is_file():
+        raise RuntimeError(f"training failed (exit {process.returncode}); see {out / 'training.log'}")
+    steps = _last_line_with(out / "training.log", "last checkpoint")
+    say(f"  trained for {time.monotonic() - start:.0f} s{': ' + steps if steps else ''}")
+    return checkpoint
+
+
+def _last_line_with(path: Path, text: str) -> str | None:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if text in line]
+    return lines[-1] if lines else None
 
 
 def _report_lines(report: EvaluationReport | None, processed: int, played: int) -> list[str]:

@@ -32,6 +32,7 @@ NODE_OUTPUTS: dict[str, str] = {
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 #: In lockstep, an image without depth output after this long is published again (see BagPlayer.play).
 RETRY_INTERVAL_S = 2.0
+RECORDING_HISTORY_DEPTH = 20
 
 
 class NodeSessionError(RuntimeError):
@@ -101,6 +102,9 @@ def run_node_on_bag(bag: str | Path, image_topic: str, image_type: str, camera_i
     node_log = Path(node_log)
     input_topic = f"{namespace}/image/compressed" if image_type == COMPRESSED_IMAGE else f"{namespace}/image"
     node_parameters = dict(parameters)
+    # A recorder wants every message: with the node's default history of 1, a busy machine can replace a
+    # reliable sample before the recorder has taken it.
+    node_parameters.setdefault("output_depth", RECORDING_HISTORY_DEPTH)
     node_parameters["input_transport"] = "compressed" if image_type == COMPRESSED_IMAGE else "raw"
     command = [sys.executable, "-m", "depth_motion_ros.ros.node", "--ros-args", "-r", f"__ns:={namespace}",
                *parameter_arguments(node_parameters)]

@@ -1,7 +1,7 @@
 """The demo's summary picture: what went in, what came out, and where the camera went.
 
 Top row: one input frame, the node's depth for it and its object-motion colour image. Bottom: a top-down
-view (x right, z forward: the ground plane seen from above) of the node's point clouds accumulated along
+view (the ground seen from above, forward to the right) of the node's point clouds accumulated along
 its odometry, with the estimated trajectory and, when known, the true one. The estimate is brought into
 the ground truth's frame and scale by a Sim(3) alignment of the two trajectories, the same alignment
 the trajectory ATE uses, so what the picture shows is what the number measures.
@@ -22,6 +22,7 @@ MAP_SIZE = (520, 1200)          # height, width of the top-down view
 ESTIMATE_COLOUR = (230, 60, 40)  # RGB
 TRUTH_COLOUR = (40, 200, 80)
 MAX_MAP_POINTS = 200_000
+TRUTH_MAP_MARGIN_M = 12.0
 
 
 @dataclass(frozen=True)
@@ -79,25 +80,37 @@ def accumulate_points(frames: list[FrameOutputs], alignment: Alignment, max_rang
     return xyz, rgb
 
 
+def map_bounds(points: np.ndarray, estimated: np.ndarray, truth: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(x, z) corners of the map. With ground truth the view follows the true path plus a margin of
+    street around it (metres), whatever a poor model's points do; without it, the trajectory and the
+    bulk of the points (arbitrary units)."""
+    track = (truth if truth is not None else estimated)[:, [0, 2]]
+    lo, hi = track.min(axis=0), track.max(axis=0)
+    if truth is not None:
+        margin = max(0.25 * float(np.max(hi - lo)), TRUTH_MAP_MARGIN_M)
+        return lo - margin, hi + margin
+    if len(points):
+        lo = np.minimum(lo, np.percentile(points[:, [0, 2]], 5, axis=0))
+        hi = np.maximum(hi, np.percentile(points[:, [0, 2]], 95, axis=0))
+    margin = 0.05 * max(float(np.max(hi - lo)), 1e-6)
+    return lo - margin, hi + margin
+
+
 def top_down_map(points: np.ndarray, colours: np.ndarray, estimated: np.ndarray,
                  truth: np.ndarray | None) -> np.ndarray:
-    """uint8 RGB bird's-eye view: x to the right, z upwards in the picture, equal scale on both axes."""
+    """uint8 RGB bird's-eye view with equal scale on both axes: forward (z) to the right, the camera's
+    right (x) downwards, i.e. the ground seen from above with the start on the left."""
     height, width = MAP_SIZE
     canvas = np.full((height, width, 3), 24, dtype=np.uint8)
-    tracks = [estimated] + ([truth] if truth is not None else [])
-    anchor = np.concatenate(tracks)[:, [0, 2]]
-    if len(points):
-        # Frame the trajectories plus the bulk of the points (robust to stray far points).
-        lo = np.minimum(anchor.min(axis=0), np.percentile(points[:, [0, 2]], 2, axis=0))
-        hi = np.maximum(anchor.max(axis=0), np.percentile(points[:, [0, 2]], 98, axis=0))
-    else:
-        lo, hi = anchor.min(axis=0) - 1.0, anchor.max(axis=0) + 1.0
+    lo, hi = map_bounds(points, estimated, truth)
     margin = 20
-    scale = min((width - 2 * margin) / max(hi[0] - lo[0], 1e-6), (height - 2 * margin) / max(hi[1] - lo[1], 1e-6))
+    extent = np.maximum(hi - lo, 1e-6)                       # (x, z)
+    scale = min((width - 2 * margin) / extent[1], (height - 2 * margin) / extent[0])
+    offset = (np.array([width, height]) - scale * extent[::-1]) / 2.0   # centre the content
 
     def to_pixels(xz: np.ndarray) -> np.ndarray:
-        u = margin + (xz[:, 0] - lo[0]) * scale
-        v = height - margin - (xz[:, 1] - lo[1]) * scale
+        u = offset[0] + (xz[:, 1] - lo[1]) * scale
+        v = offset[1] + (xz[:, 0] - lo[0]) * scale
         return np.stack([u, v], axis=1)
 
     if len(points):
@@ -110,7 +123,7 @@ def top_down_map(points: np.ndarray, colours: np.ndarray, estimated: np.ndarray,
         polyline = np.round(to_pixels(track[:, [0, 2]])).astype(np.int32)
         cv2.polylines(canvas, [polyline], False, colour, 2, cv2.LINE_AA)
         cv2.circle(canvas, tuple(int(v) for v in polyline[0]), 5, colour, -1)
-    _label(canvas, "top-down view: accumulated point clouds (x right, z forward)", (10, 22))
+    _label(canvas, "top-down view of the accumulated point clouds: forward to the right", (10, 22))
     _label(canvas, "estimated trajectory", (10, 46))
     cv2.line(canvas, (200, 41), (240, 41), ESTIMATE_COLOUR, 3)
     if truth is not None:
