@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from depth_motion_ros.geometry import axis_angle_to_matrix, make_intrinsics, warp_frame
+from depth_motion_ros.geometry import axis_angle_to_matrix, warp_frame
 from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
 from depth_motion_ros.networks import DepthMotionModel, RandomizedLayerNorm, set_layer_norm_noise
 from depth_motion_ros.networks.motion_net import MotionNet
