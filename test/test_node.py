@@ -237,6 +237,14 @@ def expected_depth(predictor: DepthMotionPredictor, rgb: np.ndarray) -> np.ndarr
     return predictor.depth(predictor.prepare(rgb))[0, 0].numpy()
 
 
+def call_service(client: Any, request: Any) -> Any:
+    """Call a service and wait for the answer (call_async: Humble's Client.call has no timeout)."""
+    assert client.wait_for_service(timeout_sec=TIMEOUT)
+    future = client.call_async(request)
+    wait_until(future.done, f"an answer from {client.srv_name}")
+    return future.result()
+
+
 def send_and_wait(publisher: Any, msg: Any, collector: Collector) -> Any:
     """Publish one frame and wait for the output it causes (frames are processed one at a time)."""
     count = len(collector)
@@ -453,10 +461,8 @@ def test_time_jump_reset_service_and_gap(harness_factory):
     assert seconds(after_jump.header.stamp) == pytest.approx(1.1)
     np.testing.assert_allclose(pose_matrix(after_jump), first_step, atol=1e-6)
 
-    client = h.probe.create_client(Trigger, "/depth_motion/reset_odometry")
-    assert client.wait_for_service(timeout_sec=TIMEOUT)
-    response = client.call(Trigger.Request(), timeout_sec=TIMEOUT)
-    assert response is not None and response.success
+    response = call_service(h.probe.create_client(Trigger, "/depth_motion/reset_odometry"), Trigger.Request())
+    assert response.success
     frame(a, 1.2)
     frame(b, 1.3)
     after_reset = odom_out.wait_for(4)[-1]
@@ -472,13 +478,10 @@ def test_time_jump_reset_service_and_gap(harness_factory):
 
 
 def _set_parameters(h: NodeHarness, **values: Any) -> list[Any]:
-    client = h.probe.create_client(SetParameters, "/depth_motion/set_parameters")
-    assert client.wait_for_service(timeout_sec=TIMEOUT)
     request = SetParameters.Request(parameters=[
         ParameterMsg(name=name, value=Parameter(name, value=value).get_parameter_value())
         for name, value in values.items()])
-    response = client.call(request, timeout_sec=TIMEOUT)
-    assert response is not None
+    response = call_service(h.probe.create_client(SetParameters, "/depth_motion/set_parameters"), request)
     return list(response.results)
 
 

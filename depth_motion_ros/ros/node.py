@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -143,7 +144,10 @@ class DepthMotionNode(Node):
             self.destroy_timer(self._summary_timer)
             self._summary_timer = None
         if self._settings.summary_period > 0:
-            self._summary_timer = self.create_timer(self._settings.summary_period, self._log_summary)
+            # Steady clock: the summary is about wall-clock rates, and must run when use_sim_time is on
+            # and no /clock is published yet.
+            self._summary_timer = self.create_timer(self._settings.summary_period, self._log_summary,
+                                                    clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Validate the whole new parameter set before accepting it, then apply it atomically."""
