@@ -52,24 +52,30 @@ def _visible_boxes(lo: np.ndarray, hi: np.ndarray, pose: np.ndarray, max_depth: 
 
 def _intersect_boxes(origin: np.ndarray, dirs: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                      candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest box hit per ray (slab method): ray parameter (inf on miss), box index, face axis."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse = 1.0 / dirs
+    """Nearest box hit per ray (slab method): ray parameter (inf on miss), box index, face axis.
+
+    Works on one contiguous 1-D array per axis: reductions over a trailing axis of length 3 are several
+    times slower in numpy than three element-wise maxima.
+    """
+    with np.errstate(divide="ignore"):
+        inverse = [1.0 / np.ascontiguousarray(dirs[:, axis]) for axis in range(3)]
     best_t = np.full(len(dirs), np.inf)
     best_box = np.full(len(dirs), -1, dtype=np.int64)
     best_axis = np.zeros(len(dirs), dtype=np.int64)
     for k in candidates:
-        with np.errstate(invalid="ignore"):
-            t1 = (lo[k] - origin) * inverse
-            t2 = (hi[k] - origin) * inverse
-        near = np.fmin(t1, t2)
-        far = np.fmax(t1, t2)
-        t_enter = near.max(axis=1)
-        t_exit = far.min(axis=1)
-        hit = (t_enter <= t_exit) & (t_enter > 1e-6) & (t_enter < best_t)
+        near, far = [], []
+        for axis in range(3):
+            with np.errstate(invalid="ignore"):
+                t1 = (lo[k, axis] - origin[axis]) * inverse[axis]
+                t2 = (hi[k, axis] - origin[axis]) * inverse[axis]
+            near.append(np.fmin(t1, t2))
+            far.append(np.fmax(t1, t2))
+        t_enter = np.fmax(np.fmax(near[0], near[1]), near[2])
+        t_exit = np.fmin(np.fmin(far[0], far[1]), far[2])
+        hit = np.flatnonzero((t_enter <= t_exit) & (t_enter > 1e-6) & (t_enter < best_t))
         best_t[hit] = t_enter[hit]
         best_box[hit] = k
-        best_axis[hit] = near[hit].argmax(axis=1)
+        best_axis[hit] = np.argmax(np.stack([near[0][hit], near[1][hit], near[2][hit]], axis=1), axis=1)
     return best_t, best_box, best_axis
 
 
