@@ -135,7 +135,8 @@ def main() -> int:
     log_file = (workdir / "node.log").open("w")
     node_process = subprocess.Popen(
         [str(Path(sys.executable).parent / "depth_motion_node"), "--ros-args", "-p", f"checkpoint:={checkpoint}",
-         "-p", "device:=cpu", "-p", "summary_period:=3.0", "-p", "input_reliability:=reliable"], stdout=log_file, stderr=subprocess.STDOUT)
+         "-p", "device:=cpu", "-p", "summary_period:=3.0", "-p", "input_reliability:=reliable"],
+        stdout=log_file, stderr=subprocess.STDOUT)
     context = rclpy.Context()
     rclpy.init(context=context)
     probe = Probe(context)

@@ -12,7 +12,8 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_motion_ros.ros.camera_info import resize_intrinsics
-from test_node import checkpoint, depth_array, harness_factory, seconds, send_and_wait, wait_until  # noqa: F401 (fixtures)
+from test_node import checkpoint, harness_factory  # noqa: F401 (fixtures used by these tests)
+from test_node import depth_array, seconds, send_and_wait, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -93,10 +93,14 @@ class DepthMotionNode(Node):
                   for spec in PARAMETERS}
         try:
             self._settings = NodeSettings.from_values(values)
-            self._predictor = predictor if predictor is not None else load_predictor(self._settings)
-        except (StartupError, ValueError) as error:
+        except ValueError as error:
             super().destroy_node()
-            raise error if isinstance(error, StartupError) else StartupError(f"invalid parameters: {error}")
+            raise StartupError(f"invalid parameters: {error}") from error
+        try:
+            self._predictor = predictor if predictor is not None else load_predictor(self._settings)
+        except StartupError:
+            super().destroy_node()
+            raise
         self._pipeline = DepthMotionPipeline(self._predictor, camera_mount(self._settings.camera_mount))
         self._pipeline_lock = threading.Lock()
         self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
