@@ -517,6 +517,9 @@ def test_startup_fails_with_one_clear_message(checkpoint, monkeypatch):
         with pytest.raises(StartupError) as error:
             DepthMotionNode(context=context)
         assert str(error.value) == NO_MODEL_MESSAGE and "depth_motion_train" in NO_MODEL_MESSAGE
+        with pytest.raises(StartupError, match="invalid parameters: parameter 'scale_mode'"):
+            DepthMotionNode(context=context, parameter_overrides=[
+                Parameter("checkpoint", value=str(checkpoint)), Parameter("scale_mode", value="magic")])
         with pytest.raises(StartupError, match="multiples of 32"):
             DepthMotionNode(context=context, parameter_overrides=[
                 Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
