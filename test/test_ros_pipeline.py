@@ -81,6 +81,22 @@ def test_backwards_resets_pose_gap_keeps_it_duplicate_skips_motion(predictor):
     np.testing.assert_allclose(pipeline.integrator.state.odom_T_base, step, atol=1e-9)
 
 
+def test_scale_modes_fixed_ground_plane_and_fallback(predictor):
+    from test_ros_ground_scale import K, _road_depth
+
+    road, _ = _road_depth(camera_height_units=0.75, pitch_down=0.1)
+    wall = np.full_like(road, 5.0)
+    pipeline = DepthMotionPipeline(predictor, camera_mount([0, 0, 0.75, 0, 0.1, 0]))
+    fixed = PipelineOptions(metres_per_unit=0.3)
+    assert pipeline.update_scale(road, K, fixed) == 0.3
+    height = PipelineOptions(scale_mode="camera_height", camera_height=1.5, metres_per_unit=0.3,
+                             ground_region=0.4, scale_smoothing=0.5)
+    assert pipeline.update_scale(wall, K, height) == 0.3            # no ground yet: fallback
+    assert pipeline.update_scale(road, K, height) == pytest.approx(2.0, rel=1e-4)
+    assert pipeline.update_scale(wall, K, height) == pytest.approx(2.0, rel=1e-4)  # bad frame: kept
+    assert pipeline.update_scale(road * 2, K, height) == pytest.approx(np.sqrt(2.0), rel=1e-3)  # log-mean
+
+
 def test_no_motion_when_not_wanted_after_intrinsics_are_known(predictor):
     a, b, _ = _frames()
     pipeline = DepthMotionPipeline(predictor, MOUNT)

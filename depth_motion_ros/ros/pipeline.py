@@ -90,8 +90,13 @@ class DepthMotionPipeline:
             return None
         return self.learned_intrinsics
 
-    def _metres_per_unit(self, depth_units: np.ndarray, intrinsics: np.ndarray | None,
-                         options: PipelineOptions) -> float:
+    def update_scale(self, depth_units: np.ndarray, intrinsics: np.ndarray | None,
+                     options: PipelineOptions) -> float:
+        """Metres per model unit for this frame: fixed, or the smoothed ground-plane estimate.
+
+        In camera_height mode a frame without a level ground plane leaves the running estimate unchanged;
+        before the first good fit, ``metres_per_unit`` applies.
+        """
         if options.scale_mode != "camera_height":
             return options.metres_per_unit
         self._scale.smoothing = options.scale_smoothing
@@ -145,7 +150,7 @@ class DepthMotionPipeline:
 
         tick = time.perf_counter()
         intrinsics = self._choose_intrinsics(camera_k, rgb.shape[:2], options.intrinsics_source)
-        scale = self._metres_per_unit(depth_numpy, intrinsics, options)
+        scale = self.update_scale(depth_numpy, intrinsics, options)
         result = FrameResult(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, scale)
         if motion is not None:
             rotation = motion.rotation[0].double().cpu().numpy()
