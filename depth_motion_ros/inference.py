@@ -48,7 +48,7 @@ def resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-class FramePreparation:
+class PredictorBase:
     """What every predictor backend shares: its configuration and the conversion of camera data to input.
 
     `config` and `input_size` (height, width) describe the network; `prepare` turns camera images into
@@ -76,7 +76,7 @@ class FramePreparation:
         return resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), image_size, self.input_size)
 
 
-class DepthMotionPredictor(FramePreparation):
+class DepthMotionPredictor(PredictorBase):
     """Depth for frames and motion for frame pairs with the PyTorch model, batched, at the input size."""
 
     backend = "torch"
@@ -129,7 +129,7 @@ BACKENDS = ("torch", "onnx")
 
 
 def load_predictor(path: str | os.PathLike | None = None, device: str = "auto",
-                   backend: str = "torch") -> FramePreparation:
+                   backend: str = "torch") -> PredictorBase:
     """A predictor for `path` (default: the bundled model) with the chosen backend.
 
     'torch' runs the PyTorch model (CPU or CUDA); 'onnx' runs ONNX Runtime, the fastest on CPU (see

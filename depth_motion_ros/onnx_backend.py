@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
-from .inference import FramePreparation
+from .inference import PredictorBase
 from .model_config import ModelConfig
 from .networks.model import DepthMotionModel, MotionOutput
 
@@ -134,7 +134,7 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-class OnnxDepthMotionPredictor(FramePreparation):
+class OnnxDepthMotionPredictor(PredictorBase):
     """Same interface as `DepthMotionPredictor`, backed by ONNX Runtime sessions.
 
     Tensors go in and come out as torch CPU tensors, so callers can switch backends with one parameter.
