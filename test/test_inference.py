@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor, depth_to_points, resolve_device
+from depth_motion_ros.inference import DepthMotionPredictor, depth_to_points, load_predictor, resolve_device
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 
@@ -81,19 +81,7 @@ def test_depth_to_points_known_values():
 
 
 def test_load_predictor_selects_the_backend(checkpoint_path):
-    from depth_motion_ros.inference import load_predictor
-
     predictor = load_predictor(checkpoint_path, device="cpu", backend="torch")
     assert isinstance(predictor, DepthMotionPredictor) and predictor.backend == "torch"
     with pytest.raises(ValueError, match="unknown backend"):
         load_predictor(checkpoint_path, device="cpu", backend="tensorrt")
-
-
-@pytest.mark.slow
-def test_load_predictor_onnx_backend(checkpoint_path, tmp_path, monkeypatch):
-    from depth_motion_ros.inference import load_predictor
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    predictor = load_predictor(checkpoint_path, device="cpu", backend="onnx")
-    assert predictor.backend == "onnx" and predictor.input_size == (64, 96)
-    assert (tmp_path / "depth_motion_ros" / "onnx").is_dir()

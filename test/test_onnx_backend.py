@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.inference import DepthMotionPredictor, load_predictor
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx, onnx_paths
+from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, default_cache_dir, export_onnx, onnx_paths
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)
@@ -69,17 +69,21 @@ def test_onnx_files_carry_config_and_metadata(exported):
 
 
 @pytest.mark.slow
-def test_from_checkpoint_exports_once_into_the_cache(tmp_path, exported):
+def test_from_checkpoint_exports_once_into_the_cache(tmp_path, exported, monkeypatch):
     model, _ = exported
     checkpoint = tmp_path / "tiny.pt"
     save_checkpoint(checkpoint, model, {"steps": 1})
-    cache = tmp_path / "cache"
-    predictor = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu", cache_dir=cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    cache = default_cache_dir()
+    assert cache == tmp_path / "xdg" / "depth_motion_ros" / "onnx"
+    predictor = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu")
     files = sorted(p.name for p in cache.iterdir())
     assert len(files) == 2 and all(name.startswith("tiny-") for name in files)
     stamp = [p.stat().st_mtime_ns for p in cache.iterdir()]
-    again = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu", cache_dir=cache)
-    assert [p.stat().st_mtime_ns for p in cache.iterdir()] == stamp  # reused, not exported again
+    # The backend factory of the inference API finds the same cached export: no second export.
+    again = load_predictor(checkpoint, device="cpu", backend="onnx")
+    assert isinstance(again, OnnxDepthMotionPredictor) and again.metadata == {"steps": 1}
+    assert [p.stat().st_mtime_ns for p in cache.iterdir()] == stamp
     rgb = torch.rand(1, 3, 64, 96)
     assert torch.equal(predictor.depth(rgb), again.depth(rgb))
 
