@@ -129,3 +129,15 @@ def test_bad_arguments_fail_with_exit_code_2(inputs, tmp_path, capsys) -> None:
     assert _run(inputs, "video", tmp_path / "o", "--topic", "/x") == 2
     assert _run(inputs, "bag", tmp_path / "o", "--topic", "/groundtruth/pose") == 2
     assert _run({**inputs, "checkpoint": tmp_path / "none.pt"}, "sequence", tmp_path / "o") == 2
+
+
+def test_real_compressed_bag_with_ground_truth(inputs, tmp_path, shared_data) -> None:
+    bag = shared_data / "bags" / "7scenes_redkitchen_25f_ros2_mcap"
+    out = tmp_path / "kitchen"
+    assert infer_main(["--bag", str(bag), "--out", str(out), "--checkpoint", str(inputs["checkpoint"]),
+                       "--device", "cpu", "--no-video", "--eval", "--max-depth", "10", "--end", "6"]) == 0
+    depth = np.load(out / "depth" / "000000.npy")
+    assert depth.shape == (480, 640), "depth at the input resolution, not the network's"
+    assert (out / "intrinsics.txt").read_text().splitlines()[1].split()[5] == "given", "camera_info is used"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["depth_images"] == 6 and metrics["pose_frames"] == 6

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="play at the recorded rate and let the node drop frames as it would live "
                              "(default: lockstep, every frame processed)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor with --realtime")
+    parser.add_argument("--max-depth", type=float, default=80.0,
+                        help="depth cap of the evaluation, metres (the owners' convention: 80 outdoors, 10 indoors)")
     return parser
 
 
@@ -189,7 +191,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
-    report = score(frames, inputs, EvaluationSettings(max_depth=80.0))
+    report = score(frames, inputs, EvaluationSettings(max_depth=args.max_depth))
     lines = _report_lines(report, len(frames), run.playback.images)
     played = {f.stamp_ns: inputs[stamp_key_ns(f.stamp_ns)] for f in frames if stamp_key_ns(f.stamp_ns) in inputs}
     input_rgb = {stamp: frame.rgb for stamp, frame in played.items()}
