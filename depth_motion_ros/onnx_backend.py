@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -65,11 +66,20 @@ def _export_graph(module: nn.Module, inputs: dict[str, Tensor], outputs: tuple[s
                   properties: dict[str, str]) -> None:
     """Export with the torch.export-based exporter, tag with `properties`, write atomically."""
     batch = torch.export.Dim("batch", min=1, max=256)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's progress chatter and third-party deprecations
-        program = torch.onnx.export(module.eval(), tuple(inputs.values()), input_names=list(inputs),
-                                    output_names=list(outputs), dynamic_shapes={k: {0: batch} for k in inputs},
-                                    dynamo=True, verbose=False)
+    exporter_log = logging.getLogger("torch.onnx")
+    previous_level = exporter_log.level
+    # The exporter warns about optional torchvision operators and third-party deprecations on every
+    # call; none concern these graphs, and a node log should not show them.
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module.eval(), tuple(inputs.values()), input_names=list(inputs),
+                                        output_names=list(outputs),
+                                        dynamic_shapes={k: {0: batch} for k in inputs}, dynamo=True,
+                                        verbose=False)
+    finally:
+        exporter_log.setLevel(previous_level)
     proto = program.model_proto
     for key, value in properties.items():
         entry = proto.metadata_props.add()
