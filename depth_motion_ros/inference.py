@@ -124,7 +124,7 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
     return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)
 
 
-#: Predictor backends selectable by name (node parameter `backend`, CLI `--backend`).
+#: Predictor backends selectable by name, e.g. from a node parameter or a CLI option.
 BACKENDS = ("torch", "onnx")
 
 
