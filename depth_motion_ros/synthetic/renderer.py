@@ -163,11 +163,14 @@ class SceneRenderer:
                 colour[rows] = paint(along, up, footprint[rows], k, lo[k], hi[k])
         return colour * light[:, None]
 
-    def _paint_facades(self, along, up, footprint, k, lo, hi) -> np.ndarray:
+    def _paint_facades(self, along: np.ndarray, up: np.ndarray, footprint: np.ndarray, k: np.ndarray,
+                       lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         boxes = self.scene.boxes
         return textures.facade_colour(along, up, footprint, boxes.texture_seed[k], boxes.colour[k])
 
-    def _paint_cars(self, along, up, footprint, k, lo, hi) -> np.ndarray:
+    def _paint_cars(self, along: np.ndarray, up: np.ndarray, footprint: np.ndarray, k: np.ndarray,
+                    lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Car paint; the car's height (per pixel, from its box) places the window band and wheels."""
         boxes = self.scene.boxes
         return textures.car_colour(along, up, footprint, boxes.texture_seed[k], boxes.colour[k],
                                    hi[:, 1] - lo[:, 1])

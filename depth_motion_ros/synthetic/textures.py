@@ -69,7 +69,8 @@ def fbm(x: np.ndarray, y: np.ndarray, footprint: np.ndarray, seed: np.ndarray | 
     return total / norm
 
 
-def box_coverage(coordinate: np.ndarray, lo: float, hi: float, footprint: np.ndarray) -> np.ndarray:
+def box_coverage(coordinate: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray,
+                 footprint: np.ndarray) -> np.ndarray:
     """Fraction of a pixel footprint inside the interval [lo, hi] (an anti-aliased stripe)."""
     half = 0.5 * np.maximum(footprint, 1e-6)
     left = np.clip((coordinate + half - lo) / (2.0 * half), 0.0, 1.0)
