@@ -119,6 +119,9 @@ def test_score_matches_outputs_to_ground_truth_by_stamp() -> None:
     assert report.median_scale == pytest.approx(3.0)
     assert report.trajectory_ate == pytest.approx(0.0, abs=1e-6), "a scaled copy of the path is perfect"
     assert score(outputs, {}) is None
+    outputs[2].camera_pose = None  # an odometry message that never arrived
+    partial = score(outputs, inputs)
+    assert partial.depth_images == 4 and partial.pose_frames == 3
 
 
 def test_sim3_alignment_recovers_a_known_similarity() -> None:

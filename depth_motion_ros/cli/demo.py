@@ -32,7 +32,8 @@ from depth_motion_ros.synthetic.writers import CameraBagWriter, write_scene
 
 DEMO_SIZE = (128, 256)          # the light model's input size: the scene is rendered at it, no resampling
 DEMO_FRAMES = 60
-DEMO_TRAIN_SECONDS = 90.0
+DEMO_TRAIN_SECONDS = 75.0
+TRAINING_STARTED_MARK = "train:"   # the trainer's tqdm progress bar, shown once steps begin
 DEMO_TRAIN_MAX_STEPS = 2000
 TRAIN_STOP_GRACE_S = 120.0
 CAMERA_MOUNT = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output folder (default: outputs/demo/<date-time>)")
     parser.add_argument("--checkpoint", help="model for the node (default: the bundled model, else train one)")
     parser.add_argument("--train-seconds", type=float, default=DEMO_TRAIN_SECONDS,
-                        help="time budget of the brief training run when no model is available")
+                        help="time budget of the brief training run when no model is available, "
+                             "counted from its first step")
     parser.add_argument("--train-steps", type=int, default=DEMO_TRAIN_MAX_STEPS,
                         help="most steps of that training run")
     parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help="frames to generate or to take from the input")
@@ -122,17 +124,10 @@ def _train_briefly(args: argparse.Namespace, out: Path, bag: Path, topic: str | 
     source = (["--sequence", str(out / "scene")] if (out / "scene").is_dir()
               else ["--bag", str(bag)] + (["--topic", topic] if topic else []))
     start = time.monotonic()
-    with open(out / "training.log", "w") as log:
+    log_path = out / "training.log"
+    with open(log_path, "w") as log:
         process = subprocess.Popen(command + source, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            process.wait(timeout=args.train_seconds)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=TRAIN_STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop_after_budget(process, log_path, args.train_seconds)
     checkpoint = run / "checkpoints" / "last.pt"
     if process.returncode not in (0, 130) or not checkpoint.is_file():
         raise RuntimeError(f"training failed (exit {process.returncode}); see {out / 'training.log'}")
@@ -141,13 +136,33 @@ def _train_briefly(args: argparse.Namespace, out: Path, bag: Path, topic: str | 
     return checkpoint
 
 
+def _stop_after_budget(process: subprocess.Popen, log_path: Path, budget: float) -> None:
+    """Let the trainer run `budget` seconds from its first step (its progress bar appearing in the log),
+    then SIGINT it: its handler, installed by then, finishes the step and saves last.pt. Start-up and data
+    caching are not counted, and a SIGINT during start-up would be a plain KeyboardInterrupt."""
+    training_since: float | None = None
+    while process.poll() is None:
+        now = time.monotonic()
+        if training_since is None and TRAINING_STARTED_MARK in log_path.read_text(errors="replace"):
+            training_since = now
+        if training_since is not None and now - training_since > budget:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=TRAIN_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            return
+        time.sleep(0.5)
+
+
 def _last_line_with(path: Path, text: str) -> str | None:
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if text in line]
     return lines[-1] if lines else None
 
 
-def _report_lines(report: EvaluationReport | None, processed: int, played: int) -> list[str]:
-    lines = [f"frames played {played}, processed by the node {processed}"]
+def _report_lines(report: EvaluationReport | None, processed: int, with_odometry: int, played: int) -> list[str]:
+    lines = [f"frames played {played}, processed by the node {processed}, with odometry {with_odometry}"]
     if report is None:
         return lines + ["no ground truth in this input: no error figures"]
     if report.depth:
@@ -192,7 +207,8 @@ def run_demo(args: argparse.Namespace) -> int:
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
     report = score(frames, inputs, EvaluationSettings(max_depth=args.max_depth))
-    lines = _report_lines(report, len(frames), run.playback.images)
+    lines = _report_lines(report, len(frames), sum(f.camera_pose is not None for f in frames),
+                          run.playback.images)
     played = {f.stamp_ns: inputs[stamp_key_ns(f.stamp_ns)] for f in frames if stamp_key_ns(f.stamp_ns) in inputs}
     input_rgb = {stamp: frame.rgb for stamp, frame in played.items()}
     truth = {stamp: frame.pose for stamp, frame in played.items() if frame.pose is not None}

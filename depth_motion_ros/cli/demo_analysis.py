@@ -6,6 +6,7 @@ given, it is converted back to camera-to-world poses in the optical frame of the
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,9 @@ from depth_motion_ros.sources.poses import pose_matrix
 
 _TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 _FLOAT_CHANNELS = {"32FC1": 1, "32FC3": 3}
+#: EvaluationReport fields that come from the poses.
+POSE_FIELDS = ("pose_frames", "snippets", "snippet_ate", "snippet_ate_std", "trajectory_ate", "rpe_translation",
+               "rpe_rotation_deg")
 
 
 def decode(message: RecordedMessage, type_name: str):
@@ -116,10 +120,12 @@ def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
     matched = [(f, gt) for f, gt in matched if gt is not None]
     if not any(gt.depth is not None or gt.pose is not None for _, gt in matched):
         return None
-    posed = [(f, gt) for f, gt in matched if f.camera_pose is not None]
-    pred_depths = [f.depth for f, _ in posed]
-    gt_depths = [gt.depth for _, gt in posed]
-    if all(gt.pose is not None for _, gt in posed) and len(posed) >= 2:
-        return evaluate_predictions(pred_depths, gt_depths, np.stack([f.camera_pose for f, _ in posed]),
-                                    [gt.pose for _, gt in posed], settings)
-    return evaluate_predictions(pred_depths, gt_depths, settings=settings)
+    # Depth is scored on every processed frame; odometry on the frames that have a pose from the node.
+    report = evaluate_predictions([f.depth for f, _ in matched], [gt.depth for _, gt in matched],
+                                  settings=settings)
+    posed = [(f.camera_pose, gt.pose) for f, gt in matched if f.camera_pose is not None and gt.pose is not None]
+    if len(posed) < 2:
+        return report
+    poses = evaluate_predictions([None] * len(posed), [None] * len(posed), np.stack([p for p, _ in posed]),
+                                 [g for _, g in posed], settings)
+    return dataclasses.replace(report, **{name: getattr(poses, name) for name in POSE_FIELDS})
