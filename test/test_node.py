@@ -181,8 +181,19 @@ class NodeHarness:
         self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.probe)
-        self._spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self._spin_error: BaseException | None = None
+        self._stop_spinning = threading.Event()
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
         self._spinner.start()
+
+    def _spin(self) -> None:
+        # spin_once in a loop rather than spin() + shutdown() from another thread: rclpy's executor can
+        # trigger a guard condition that a concurrent shutdown() has already destroyed.
+        try:
+            while not self._stop_spinning.is_set():
+                self.executor.spin_once(timeout_sec=0.05)
+        except BaseException as error:  # reported by close(), with its traceback, as a test failure
+            self._spin_error = error
 
     def topic(self, name: str) -> str:
         return name if name.startswith("/") else f"{self.namespace}/{name}"
@@ -208,11 +219,15 @@ class NodeHarness:
         return publisher
 
     def close(self) -> None:
+        """Stop spinning first, then destroy: no callback may run on a node being destroyed."""
+        self._stop_spinning.set()
+        self._spinner.join(timeout=10.0)
         self.executor.shutdown()
         self.node.destroy_node()
         self.probe.destroy_node()
         rclpy.shutdown(context=self.context)
-        self._spinner.join(timeout=10.0)
+        if self._spin_error is not None:
+            raise self._spin_error
 
 
 @pytest.fixture
@@ -520,9 +535,27 @@ def test_startup_fails_with_one_clear_message(checkpoint, monkeypatch):
         with pytest.raises(StartupError, match="invalid parameters: parameter 'scale_mode'"):
             DepthMotionNode(context=context, parameter_overrides=[
                 Parameter("checkpoint", value=str(checkpoint)), Parameter("scale_mode", value="magic")])
+        with pytest.raises(StartupError, match="only with backend 'torch'"):
+            DepthMotionNode(context=context, parameter_overrides=[
+                Parameter("checkpoint", value=str(checkpoint)), Parameter("backend", value="onnx"),
+                Parameter("input_height", value=96), Parameter("input_width", value=96)])
         with pytest.raises(StartupError, match="multiples of 32"):
             DepthMotionNode(context=context, parameter_overrides=[
                 Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
                 Parameter("input_width", value=96)])
     finally:
         rclpy.shutdown(context=context)
+
+
+@pytest.mark.slow
+def test_onnx_backend_publishes_the_same_depth(harness_factory, reference_predictor):
+    """backend:=onnx (exported once from the checkpoint) gives the torch model's depth to float tolerance."""
+    h = harness_factory(backend="onnx")
+    depth_out = h.subscribe(Image, "depth/image")
+    odom_out = h.subscribe(Odometry, "odom")
+    camera = h.publisher(Image, "image")
+    rgb = scene(15)
+    out = send_and_wait(camera, raw_image(rgb, 90.0), depth_out)
+    np.testing.assert_allclose(depth_array(out), expected_depth(reference_predictor, rgb), rtol=1e-4)
+    send_and_wait(camera, raw_image(scene(16), 90.1), depth_out)
+    assert seconds(odom_out.wait_for(1)[0].header.stamp) == pytest.approx(90.1)

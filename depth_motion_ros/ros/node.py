@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 
 from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path
 from depth_motion_ros.image_encoding import ImageDecodeError
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.inference import PredictorBase, load_predictor as load_backend
 from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.ros.camera_info import CameraInfoError, build_camera_info, intrinsics_from_camera_info
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
@@ -56,19 +56,23 @@ class StartupError(RuntimeError):
     """The node cannot start (no or incompatible model, invalid parameters); the text says what to do."""
 
 
-def load_predictor(settings: NodeSettings) -> DepthMotionPredictor:
-    """The predictor for the 'checkpoint', 'device' and input size parameters, or a StartupError."""
+def load_predictor(settings: NodeSettings) -> PredictorBase:
+    """The predictor for the 'checkpoint', 'device', 'backend' and input size parameters, or a StartupError."""
     path = settings.checkpoint or default_checkpoint_path()
     if not path:
         raise StartupError(NO_MODEL_MESSAGE)
-    try:
-        predictor = DepthMotionPredictor.from_checkpoint(str(path), settings.device)
-    except (CheckpointError, ValueError) as error:
-        raise StartupError(f"cannot use checkpoint '{path}': {error}") from error
     if settings.input_size is not None:
+        if settings.backend != "torch":
+            raise StartupError("input_height/input_width override the model's input size only with backend "
+                               "'torch' (the ONNX graphs have a fixed size)")
         if any(side % SIZE_MULTIPLE for side in settings.input_size):
             raise StartupError(f"input_height and input_width must be multiples of {SIZE_MULTIPLE}, got "
                                f"{settings.input_size[0]}x{settings.input_size[1]}")
+    try:
+        predictor = load_backend(str(path), settings.device, settings.backend)
+    except (CheckpointError, ValueError, ImportError, OSError) as error:
+        raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': {error}") from error
+    if settings.input_size is not None:
         predictor.input_size = settings.input_size
     return predictor
 
@@ -87,7 +91,7 @@ def stamp_seconds(header: Header) -> float:
 class DepthMotionNode(Node):
     """Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes depth, points, odom, motion."""
 
-    def __init__(self, predictor: DepthMotionPredictor | None = None, **node_options: Any) -> None:
+    def __init__(self, predictor: PredictorBase | None = None, **node_options: Any) -> None:
         super().__init__(NODE_NAME, **node_options)
         values = {spec.name: self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
                   for spec in PARAMETERS}
@@ -119,7 +123,8 @@ class DepthMotionNode(Node):
         self._worker.start()
         size = self._predictor.input_size
         self.get_logger().info(
-            f"ready: model '{self._predictor.config.name}' at {size[1]}x{size[0]} on {self._predictor.device}, "
+            f"ready: model '{self._predictor.config.name}' at {size[1]}x{size[0]}, {self._predictor.backend} on "
+            f"{self._predictor.device}, "
             f"input '{self._image_subscription.topic_name}'")
 
     # ----------------------------------------------------------------------------------------- set-up

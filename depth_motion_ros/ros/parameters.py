@@ -13,6 +13,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from depth_motion_ros.ros.qos import parse_reliability
 
 CHOICES = {
+    "backend": ("torch", "onnx"),
     "input_transport": ("raw", "compressed"),
     "intrinsics_source": ("auto", "camera_info", "learned"),
     "scale_mode": ("fixed", "camera_height"),
@@ -30,7 +31,9 @@ class ParameterSpec:
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("checkpoint", "", "Model checkpoint (.pt). Empty: the model bundled with the package.", True),
-    ParameterSpec("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", True),
+    ParameterSpec("device", "auto", "Device: auto, cpu, cuda or cuda:N.", True),
+    ParameterSpec("backend", "torch", "Inference backend: torch, or onnx (ONNX Runtime, exported from the "
+                  "checkpoint once into a cache; fastest on CPU).", True),
     ParameterSpec("input_height", 0, "Network input height in pixels; 0 = the model's own size.", True, (0, 4096)),
     ParameterSpec("input_width", 0, "Network input width in pixels; 0 = the model's own size.", True, (0, 4096)),
     ParameterSpec("input_transport", "raw",
@@ -125,6 +128,7 @@ class NodeSettings:
 
     checkpoint: str
     device: str
+    backend: str
     input_size: tuple[int, int] | None
     input_transport: str
     input_reliability: str
@@ -169,6 +173,7 @@ class NodeSettings:
         return cls(
             checkpoint=str(values["checkpoint"]),
             device=str(values["device"]),
+            backend=_choice(values, "backend"),
             input_size=(height, width) if height else None,
             input_transport=_choice(values, "input_transport"),
             input_reliability=str(values["input_reliability"]),

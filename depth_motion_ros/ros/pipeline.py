@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from depth_motion_ros.inference import DepthMotionPredictor, resize_rgb
+from depth_motion_ros.inference import PredictorBase, resize_rgb
 from depth_motion_ros.ros.ground_scale import ScaleSmoother, scale_from_camera_height
 from depth_motion_ros.ros.odometry import OdometryIntegrator, OdometryState, rigid_from_motion
 from depth_motion_ros.ros.stream_continuity import Continuity, classify_step
@@ -50,7 +50,7 @@ class FrameResult:
 class DepthMotionPipeline:
     """Keeps the previous frame (network input and depth) and the odometry; one call per camera frame."""
 
-    def __init__(self, predictor: DepthMotionPredictor, base_T_optical: np.ndarray) -> None:
+    def __init__(self, predictor: PredictorBase, base_T_optical: np.ndarray) -> None:
         self.predictor = predictor
         self.integrator = OdometryIntegrator(base_T_optical)
         self._up_in_camera = np.array(base_T_optical)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
