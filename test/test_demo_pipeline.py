@@ -6,6 +6,7 @@ output comes back with the input's stamp, is recorded to MCAP, and is scored and
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -81,7 +82,10 @@ def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: 
     for name in ("summary.png", "metrics.json", "node.log", "node_outputs", "scene", "input_bag"):
         assert (out / name).exists(), name
     printed = capsys.readouterr().out
-    assert "abs rel" in printed and "ATE" in printed and str(out) in printed
+    assert "abs rel" in printed and "ATE" in printed and "to beat" in printed and str(out) in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["depth_images"] == 5 and metrics["pose_frames"] == 5
+    assert set(metrics["baselines"]) == {"constant", "ramp", "still"}
 
 
 def test_demo_rejects_a_missing_input(tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 from depth_motion_ros.checkpoint import default_checkpoint_path
-from depth_motion_ros.cli.demo_analysis import collect_outputs, score, stamp_key, stamp_key_ns
+from depth_motion_ros.cli.demo_analysis import baseline_reports, collect_outputs, score, stamp_key, stamp_key_ns
 from depth_motion_ros.cli.node_session import NodeSessionError, run_node_on_bag
 from depth_motion_ros.cli.summary import render_summary
 from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, format_report
@@ -179,6 +179,18 @@ def _report_lines(report: EvaluationReport | None, processed: int, with_odometry
     return lines
 
 
+def _baseline_line(baselines: dict[str, EvaluationReport]) -> str | None:
+    """One line with the trivial baselines' headline figures, for comparison."""
+    parts = []
+    for name, label in (("constant", "constant depth"), ("ramp", "ramp prior")):
+        depth = baselines[name].depth
+        if depth:
+            parts.append(f"{label} abs rel {depth['abs_rel']:.3f} / d<1.25 {depth['a1']:.3f}")
+    if baselines["still"].snippet_ate is not None:
+        parts.append(f"standing still snippet ATE {baselines['still'].snippet_ate:.3f} m")
+    return "to beat (same frames): " + "; ".join(parts) if parts else None
+
+
 def run_demo(args: argparse.Namespace) -> int:
     ensure_local_ros_environment()
     started = time.monotonic()
@@ -206,16 +218,22 @@ def run_demo(args: argparse.Namespace) -> int:
 
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
-    report = score(frames, inputs, EvaluationSettings(max_depth=args.max_depth))
+    settings = EvaluationSettings(max_depth=args.max_depth)
+    report = score(frames, inputs, settings)
     lines = _report_lines(report, len(frames), sum(f.camera_pose is not None for f in frames),
                           run.playback.images)
+    baselines = baseline_reports(frames, inputs, settings) if report is not None else {}
+    baseline_line = _baseline_line(baselines) if baselines else None
+    if baseline_line:
+        lines.append(baseline_line)
     played = {f.stamp_ns: inputs[stamp_key_ns(f.stamp_ns)] for f in frames if stamp_key_ns(f.stamp_ns) in inputs}
     input_rgb = {stamp: frame.rgb for stamp, frame in played.items()}
     truth = {stamp: frame.pose for stamp, frame in played.items() if frame.pose is not None}
     picture = render_summary(frames, input_rgb, truth, lines)
     cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     if report is not None:
-        (out / "metrics.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        metrics = {**report.to_dict(), "baselines": {name: b.to_dict() for name, b in baselines.items()}}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         print(format_report(report, title="errors against the ground truth (depth_motion_eval protocol)"))
     for line in lines:
         say(line)

@@ -13,7 +13,9 @@ import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
 from depth_motion_ros.cli.topic_recorder import RecordedMessage
-from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, evaluate_predictions
+from depth_motion_ros.evaluation.baselines import BASELINES
+from depth_motion_ros.evaluation.evaluator import (EvaluationReport, EvaluationSettings, evaluate_predictions,
+                                                   evaluate_sequence)
 from depth_motion_ros.image_encoding import raw_image_to_rgb
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.sources.poses import pose_matrix
@@ -129,3 +131,11 @@ def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
     poses = evaluate_predictions([None] * len(posed), [None] * len(posed), np.stack([p for p, _ in posed]),
                                  [g for _, g in posed], settings)
     return dataclasses.replace(report, **{name: getattr(poses, name) for name in POSE_FIELDS})
+
+
+def baseline_reports(frames: list[FrameOutputs], inputs: dict[int, Frame],
+                     settings: EvaluationSettings | None = None) -> dict[str, EvaluationReport]:
+    """The evaluation module's trivial baselines (constant depth, ramp prior, standing still) scored on
+    exactly the frames the node processed: the yardstick that makes the node's figures readable."""
+    played = [inputs[key] for key in (stamp_key_ns(f.stamp_ns) for f in frames) if key in inputs]
+    return {name: evaluate_sequence(played, baseline(), settings) for name, baseline in BASELINES.items()}
