@@ -89,7 +89,7 @@ def test_torchrun_two_cpu_processes_with_gloo(image_folder_and_recipe, tmp_path)
     checkpoint = load_checkpoint(out / "checkpoints" / "last.pt")
     assert checkpoint.metadata["world_size"] == 2
     assert checkpoint.training_state["step"] == 3
-    assert len(checkpoint.training_state["torch_rng"]) == 2  # one noise RNG per rank, for exact resume
+    assert len(checkpoint.training_state["rng"]) == 2  # one noise RNG state per rank, for exact resume
 
 
 def test_cli_requires_a_source(tmp_path, capsys):

@@ -170,10 +170,11 @@ class Trainer:
         self.state.best_metric_name = str(saved["best_metric_name"])
         self.state.train_seconds = float(saved["train_seconds"])
         self.state.last_validation = {k: float(v) for k, v in saved.get("last_validation", {}).items()}
-        rng = saved["torch_rng"]
-        torch.set_rng_state(rng[min(self.context.rank, len(rng) - 1)])
-        if self.device.type == "cuda" and saved.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
+        # A run resumed on more ranks than it was saved with reuses the last saved states.
+        rng = saved["rng"][min(self.context.rank, len(saved["rng"]) - 1)]
+        torch.set_rng_state(rng["cpu"])
+        if self.device.type == "cuda" and rng["cuda"] is not None:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         LOG.info("resumed from %s at step %d", path, self.state.step)
 
     # ------------------------------------------------------------------------------------------- step
@@ -305,21 +306,21 @@ class Trainer:
         }
 
     def _training_state(self) -> dict[str, Any]:
-        rng = torch.get_rng_state()
+        """Collective under DDP (every rank contributes its RNG states, which drive the layer-norm noise)."""
+        rng = {"cpu": torch.get_rng_state(),
+               "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         if self.context.distributed:
-            gathered = [torch.empty_like(rng) for _ in range(self.context.world_size)]
-            torch.distributed.all_gather_object(gathered, rng)
-            rng_states = gathered
+            rng_per_rank: list[Any] = [None] * self.context.world_size
+            torch.distributed.all_gather_object(rng_per_rank, rng)
         else:
-            rng_states = [rng]
+            rng_per_rank = [rng]
         return {
             "optimizer": self.optimizer.state_dict(),
             "step": self.state.step, "epoch": self.state.epoch, "batch_in_epoch": self.state.batch_in_epoch,
             "best_metric": self.state.best_metric, "best_metric_name": self.state.best_metric_name,
             "skipped_nonfinite": self.state.skipped_nonfinite, "train_seconds": self.state.train_seconds,
             "last_validation": dict(self.state.last_validation),
-            "torch_rng": rng_states,
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+            "rng": rng_per_rank,
         }
 
     def save_last(self) -> None:
