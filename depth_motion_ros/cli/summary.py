@@ -113,10 +113,12 @@ def top_down_map(points: np.ndarray, colours: np.ndarray, estimated: np.ndarray,
         v = offset[1] + (xz[:, 0] - lo[0]) * scale
         return np.stack([u, v], axis=1)
 
+    in_view = 0
     if len(points):
         pixels = np.round(to_pixels(points[:, [0, 2]])).astype(int)
         inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
         canvas[pixels[inside, 1], pixels[inside, 0]] = colours[inside]
+        in_view = int(inside.sum())
     for track, colour in ((truth, TRUTH_COLOUR), (estimated, ESTIMATE_COLOUR)):
         if track is None or len(track) < 2:
             continue
@@ -129,6 +131,8 @@ def top_down_map(points: np.ndarray, colours: np.ndarray, estimated: np.ndarray,
     if truth is not None:
         _label(canvas, "true trajectory", (10, 68))
         cv2.line(canvas, (200, 63), (240, 63), TRUTH_COLOUR, 3)
+    # A model with the wrong depth-to-motion scale throws its points out of the view: say so, not hide it.
+    _label(canvas, f"{in_view} of {len(points)} sampled points in view", (10, height - 12))
     return canvas
 
 
