@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 from depth_motion_ros.checkpoint import default_checkpoint_path
 from depth_motion_ros.cli.demo_analysis import baseline_reports, collect_outputs, score, stamp_key, stamp_key_ns
-from depth_motion_ros.cli.node_session import NodeSessionError, run_node_on_bag
+from depth_motion_ros.cli.node_session import NodeRun, NodeSessionError, run_node_on_bag
 from depth_motion_ros.cli.summary import render_summary
 from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, format_report
 from depth_motion_ros.ros.odometry import camera_mount
@@ -191,34 +191,12 @@ def _baseline_line(baselines: dict[str, EvaluationReport]) -> str | None:
     return "to beat (same frames): " + "; ".join(parts) if parts else None
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    ensure_local_ros_environment()
-    started = time.monotonic()
-    out = Path(args.out) if args.out else Path("outputs") / "demo" / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    bag, topic, node_parameters = _input_bag(args, out)
-    source = BagSource(bag, topic=topic, frame_range=FrameRange(0, args.frames))
-    image_type = source.reader.topics[source.image_topic].msgtype
-
-    checkpoint = args.checkpoint or default_checkpoint_path()
-    if checkpoint is None:
-        checkpoint = _train_briefly(args, out, bag, topic)
-    else:
-        say(f"model: {checkpoint}")
-
-    say(f"starting the node and playing {bag} ({source.image_topic}) to it "
-        f"{'at the recorded rate' if args.realtime else 'in lockstep'}; recording every output")
-    parameters = {"checkpoint": str(Path(checkpoint).resolve()), "device": args.device,
-                  "camera_mount": list(CAMERA_MOUNT), **node_parameters}
-    run = run_node_on_bag(bag, source.image_topic, image_type, source.camera_info_topic, parameters,
-                          out / "node_outputs", out / "node.log", lockstep=not args.realtime, rate=args.rate,
-                          max_images=args.frames)
-    say(f"  {run.playback.images} images played in {run.playback.seconds:.1f} s; outputs recorded in "
-        f"{run.recording}")
-
+def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float) -> EvaluationReport | None:
+    """Score the recorded outputs against the played frames' ground truth (and the trivial baselines),
+    print the figures, write metrics.json and summary.png; returns the report (None without ground truth)."""
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
-    settings = EvaluationSettings(max_depth=args.max_depth)
+    settings = EvaluationSettings(max_depth=max_depth)
     report = score(frames, inputs, settings)
     lines = _report_lines(report, len(frames), sum(f.camera_pose is not None for f in frames),
                           run.playback.images)
@@ -237,6 +215,35 @@ def run_demo(args: argparse.Namespace) -> int:
         print(format_report(report, title="errors against the ground truth (depth_motion_eval protocol)"))
     for line in lines:
         say(line)
+    return report
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    ensure_local_ros_environment()
+    started = time.monotonic()
+    out = Path(args.out) if args.out else Path("outputs") / "demo" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    bag, topic, node_parameters = _input_bag(args, out)
+    source = BagSource(bag, topic=topic, frame_range=FrameRange(0, args.frames))
+    image_type = source.reader.topics[source.image_topic].msgtype
+
+    checkpoint = args.checkpoint or default_checkpoint_path()
+    if checkpoint is None:
+        checkpoint = _train_briefly(args, out, bag, topic)
+    else:
+        say(f"model: {checkpoint}" + ("" if args.checkpoint else " (bundled default)"))
+
+    say(f"starting the node and playing {bag} ({source.image_topic}) to it "
+        f"{'at the recorded rate' if args.realtime else 'in lockstep'}; recording every output")
+    parameters = {"checkpoint": str(Path(checkpoint).resolve()), "device": args.device,
+                  "camera_mount": list(CAMERA_MOUNT), **node_parameters}
+    run = run_node_on_bag(bag, source.image_topic, image_type, source.camera_info_topic, parameters,
+                          out / "node_outputs", out / "node.log", lockstep=not args.realtime, rate=args.rate,
+                          max_images=args.frames)
+    say(f"  {run.playback.images} images played in {run.playback.seconds:.1f} s; outputs recorded in "
+        f"{run.recording}")
+
+    report = _analyse(run, source, out, args.max_depth)
     say(f"outputs in {out}/: summary.png, node_outputs/ (MCAP of every node topic), node.log"
         + (", metrics.json" if report is not None else "")
         + (", scene/ and input_bag/ (the generated input)" if (out / "scene").is_dir() else ""))
