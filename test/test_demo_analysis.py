@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from depth_motion_ros.cli.bag_player import cdr_stamp_ns, message_class
+from depth_motion_ros.cli.bag_player import cdr_stamp_ns, message_class, with_cdr_stamp
 from depth_motion_ros.cli.demo_analysis import (FrameOutputs, cloud_points, collect_outputs, float_image,
                                                 odometry_pose, score, stamp_key)
 from depth_motion_ros.cli.node_session import parameter_arguments
@@ -42,6 +42,15 @@ def test_cdr_stamp_is_read_from_the_serialized_header() -> None:
     data = bytes(TS.serialize_cdr(_image(np.zeros((2, 2), np.float32), "32FC1", 1_700_000_000_123_456_789),
                                   "sensor_msgs/msg/Image"))
     assert cdr_stamp_ns(data) == 1_700_000_000_123_456_789
+
+
+def test_stamp_rewrite_changes_only_the_header_stamp() -> None:
+    image = _image(np.arange(4, dtype=np.float32).reshape(2, 2), "32FC1", 1_700_000_000_900_000_000)
+    data = bytes(TS.serialize_cdr(image, "sensor_msgs/msg/Image"))
+    shifted = with_cdr_stamp(data, 1_700_086_401_100_000_000)
+    assert cdr_stamp_ns(shifted) == 1_700_086_401_100_000_000 and len(shifted) == len(data)
+    decoded = TS.deserialize_cdr(shifted, "sensor_msgs/msg/Image")
+    assert decoded.header.frame_id == "c" and np.array_equal(float_image(decoded), float_image(image))
 
 
 def test_message_class_resolves_rclpy_types() -> None:

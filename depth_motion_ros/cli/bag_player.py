@@ -36,12 +36,21 @@ def cdr_stamp_ns(data: bytes) -> int:
     return sec * 10**9 + nanosec
 
 
+def with_cdr_stamp(data: bytes, stamp_ns: int) -> bytes:
+    """A copy of a CDR-serialised message starting with a std_msgs/Header, with another header stamp."""
+    byteorder = "little" if data[1] == 1 else "big"
+    sec, nanosec = divmod(stamp_ns, 10**9)
+    return (data[:4] + sec.to_bytes(4, byteorder, signed=True) + nanosec.to_bytes(4, byteorder)
+            + data[12:])
+
+
 @dataclass(frozen=True)
 class PlaybackStats:
     published: int          # messages published
     images: int             # of which on image topics
     unanswered: int         # lockstep images the consumer did not confirm in time
     seconds: float
+    image_stamps: tuple[int, ...] = ()   # header stamps (ns) of the images, as published
 
 
 class BagPlayer:
@@ -73,7 +82,8 @@ class BagPlayer:
         return True
 
     def play(self, rate: float | None = 1.0, frame_done: Callable[[int], bool] | None = None,
-             max_images: int | None = None, republish: int = 2) -> PlaybackStats:
+             max_images: int | None = None, republish: int = 2,
+             stop_when: Callable[[], bool] | None = None, stamp_offset_ns: int = 0) -> PlaybackStats:
         """Publish the bag once.
 
         `rate`: playback speed relative to the recording (None: no pacing). `frame_done(stamp_ns)`, when
@@ -81,10 +91,13 @@ class BagPlayer:
         False on timeout; the image is then published again, up to `republish` times. That covers the
         discovery race of DDS: a publisher can see a subscription match before the subscriber has
         matched the publisher, and a best-effort subscriber then misses the first message.
-        `max_images` stops after that many images.
+        `max_images` stops after that many images, `stop_when()` (checked after each image) when it is True.
+        `stamp_offset_ns` shifts every header stamp (all played types start with a Header), e.g. to warm a
+        consumer up on frames that cannot be confused with the real run.
         """
         start = time.monotonic()
         published = images = unanswered = 0
+        image_stamps: list[int] = []
         first_log_time: int | None = None
         with AnyReader([self.path], default_typestore=self._typestore) as reader:
             connections = [c for c in reader.connections if c.topic in self.topic_map]
@@ -97,15 +110,20 @@ class BagPlayer:
                     delay = (log_time - first_log_time) / 1e9 / rate - (time.monotonic() - start)
                     if delay > 0:
                         time.sleep(delay)
-                data = raw if reader.is2 else self._typestore.ros1_to_cdr(raw, connection.msgtype)
-                self.publishers[connection.topic].publish(bytes(data))
+                data = bytes(raw if reader.is2 else self._typestore.ros1_to_cdr(raw, connection.msgtype))
+                if stamp_offset_ns:
+                    data = with_cdr_stamp(data, cdr_stamp_ns(data) + stamp_offset_ns)
+                self.publishers[connection.topic].publish(data)
                 published += 1
                 if is_image:
                     images += 1
-                    if frame_done is not None and not self._confirmed(connection.topic, bytes(data), frame_done,
+                    image_stamps.append(cdr_stamp_ns(data))
+                    if frame_done is not None and not self._confirmed(connection.topic, data, frame_done,
                                                                       republish):
                         unanswered += 1
-        return PlaybackStats(published, images, unanswered, time.monotonic() - start)
+                    if stop_when is not None and stop_when():
+                        break
+        return PlaybackStats(published, images, unanswered, time.monotonic() - start, tuple(image_stamps))
 
     def _confirmed(self, topic: str, data: bytes, frame_done: Callable[[int], bool], republish: int) -> bool:
         stamp = cdr_stamp_ns(data)

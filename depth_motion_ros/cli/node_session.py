@@ -33,6 +33,14 @@ COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 #: In lockstep, an image without depth output after this long is published again (see BagPlayer.play).
 RETRY_INTERVAL_S = 2.0
 RECORDING_HISTORY_DEPTH = 20
+#: At most this many images are played before the recorded run to make sure every output flows.
+WARM_UP_MAX_IMAGES = 5
+#: Warm-up images are stamped this far after the bag's own stamps (a day).
+WARM_UP_STAMP_OFFSET_NS = 86_400 * 10**9
+#: How long to wait after the last image for outputs still in flight (two Fast DDS heartbeat periods).
+LATE_OUTPUT_TIMEOUT_S = 6.0
+#: Outputs that need a pair of frames: none for the first processed frame.
+PAIR_OUTPUTS = ("odom", "motion/field", "motion/mask", "motion/image")
 
 
 class NodeSessionError(RuntimeError):
@@ -119,13 +127,15 @@ def run_node_on_bag(bag: str | Path, image_topic: str, image_type: str, camera_i
             player = BagPlayer(node, bag, topic_map)
             recorder = TopicRecorder(node, outputs)
             _wait_for_node(process, player, recorder, image_topic, startup_timeout, node_log)
+            flowing = _warm_up(player, recorder, depth_topic)
             frame_done = ((lambda stamp: recorder.wait_for_stamp(depth_topic, stamp, RETRY_INTERVAL_S))
                           if lockstep else None)
             playback = player.play(rate=None if lockstep else rate, frame_done=frame_done, max_images=max_images,
                                    republish=max(0, round(frame_timeout / RETRY_INTERVAL_S) - 1))
-            _wait_for_quiet(recorder, settle=1.0, timeout=frame_timeout)
+            _wait_for_all_outputs(recorder, namespace, flowing, set(playback.image_stamps), LATE_OUTPUT_TIMEOUT_S)
         finally:
             _stop(process)
+        recorder.keep_only(set(playback.image_stamps))
         recorded = recorder.write_mcap(recording)
     return NodeRun(namespace, playback, list(recorder.messages), recorded, node_log, time.monotonic() - start)
 
@@ -143,13 +153,33 @@ def _wait_for_node(process: subprocess.Popen, player: BagPlayer, recorder: Topic
     raise NodeSessionError(f"the node was not ready within {timeout:.0f} s:\n{_log_tail(node_log)}")
 
 
-def _wait_for_quiet(recorder: TopicRecorder, settle: float, timeout: float) -> None:
-    """Let the last outputs arrive: return once nothing new came for `settle` seconds (or at `timeout`)."""
-    deadline = time.monotonic() + timeout
-    last = -1
-    while time.monotonic() < deadline:
-        count = len(recorder.messages)
-        if count == last:
-            return
-        last = count
-        time.sleep(settle)
+def _warm_up(player: BagPlayer, recorder: TopicRecorder, depth_topic: str) -> set[str]:
+    """Play the first frames, stamped far in the future, until every output has arrived once; returns the
+    topics that did (the outputs this node configuration publishes).
+
+    Discovery is not symmetric: the recorder can see the node's publishers before the node sees the
+    recorder's subscriptions, and the node skips outputs nobody subscribes to, so the first frames of a
+    run could lose outputs. The shifted stamps keep late warm-up messages apart from the real run's, and
+    the real run's jump back in time makes the node reset its odometry (its bag-loop behaviour).
+    """
+    playback = player.play(rate=None, frame_done=lambda stamp: recorder.wait_for_stamp(depth_topic, stamp,
+                                                                                       RETRY_INTERVAL_S),
+                           max_images=WARM_UP_MAX_IMAGES, stop_when=lambda: not recorder.missing_topics(),
+                           stamp_offset_ns=WARM_UP_STAMP_OFFSET_NS)
+    flowing = {topic for topic, count in recorder.counts().items() if count}
+    if playback.images and depth_topic not in flowing:
+        raise NodeSessionError("the node published no depth during the warm-up")
+    recorder.clear()
+    return flowing
+
+
+def _wait_for_all_outputs(recorder: TopicRecorder, namespace: str, flowing: set[str], stamps: set[int],
+                          timeout: float) -> None:
+    """Wait until every output that flows has arrived for every processed frame of the run (`stamps`;
+    pair outputs for all but the first), or `timeout`: small reliable messages can arrive seconds late on
+    a loaded machine, when DDS retransmits them after a heartbeat."""
+    depth_topic = f"{namespace}/depth/image"
+    processed = len({m.stamp_ns for m in recorder.received(depth_topic)} & stamps)
+    minimum = {topic: processed - (1 if topic.removeprefix(namespace + "/") in PAIR_OUTPUTS else 0)
+               for topic in flowing}
+    recorder.wait_for_counts(minimum, timeout, stamps)

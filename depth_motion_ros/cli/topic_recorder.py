@@ -65,6 +65,35 @@ class TopicRecorder:
         with self._condition:
             return self._condition.wait_for(lambda: stamp_ns in self._stamps[topic], timeout)
 
+    def missing_topics(self) -> list[str]:
+        """Recorded topics on which nothing has arrived yet."""
+        with self._condition:
+            return [topic for topic, stamps in self._stamps.items() if not stamps]
+
+    def clear(self) -> None:
+        """Forget everything received so far (e.g. a warm-up)."""
+        with self._condition:
+            self.messages.clear()
+            for stamps in self._stamps.values():
+                stamps.clear()
+
+    def keep_only(self, stamps: set[int]) -> None:
+        """Drop the messages whose header stamp is not in `stamps` (late arrivals of a warm-up)."""
+        with self._condition:
+            self.messages[:] = [m for m in self.messages if m.stamp_ns in stamps]
+
+    def wait_for_counts(self, minimum: dict[str, int], timeout: float, stamps: set[int] | None = None) -> bool:
+        """Block until every topic of `minimum` has at least that many messages (False on timeout); with
+        `stamps`, only messages stamped with one of them count."""
+        def enough() -> bool:
+            counts: dict[str, int] = {}
+            for message in self.messages:
+                if stamps is None or message.stamp_ns in stamps:
+                    counts[message.topic] = counts.get(message.topic, 0) + 1
+            return all(counts.get(topic, 0) >= count for topic, count in minimum.items())
+        with self._condition:
+            return self._condition.wait_for(enough, timeout)
+
     def received(self, topic: str) -> list[RecordedMessage]:
         with self._condition:
             return [m for m in self.messages if m.topic == topic]
