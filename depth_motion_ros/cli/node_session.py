@@ -35,8 +35,10 @@ RETRY_INTERVAL_S = 2.0
 RECORDING_HISTORY_DEPTH = 20
 #: At most this many images are played before the recorded run to make sure every output flows.
 WARM_UP_MAX_IMAGES = 5
-#: Warm-up images are stamped this far after the bag's own stamps (a day).
+#: Each warm-up round is stamped this much later than the previous one (a day after the bag's stamps).
 WARM_UP_STAMP_OFFSET_NS = 86_400 * 10**9
+#: Warm-up rounds continue until every output has arrived once, or this long.
+WARM_UP_TIMEOUT_S = 20.0
 #: How long to wait after the last image for outputs still in flight (two Fast DDS heartbeat periods).
 LATE_OUTPUT_TIMEOUT_S = 6.0
 #: Outputs that need a pair of frames: none for the first processed frame.
@@ -154,20 +156,26 @@ def _wait_for_node(process: subprocess.Popen, player: BagPlayer, recorder: Topic
 
 
 def _warm_up(player: BagPlayer, recorder: TopicRecorder, depth_topic: str) -> set[str]:
-    """Play the first frames, stamped far in the future, until every output has arrived once; returns the
+    """Play the first frames, stamped in the future, until every output has arrived once; returns the
     topics that did (the outputs this node configuration publishes).
 
     Discovery is not symmetric: the recorder can see the node's publishers before the node sees the
     recorder's subscriptions, and the node skips outputs nobody subscribes to, so the first frames of a
-    run could lose outputs. The shifted stamps keep late warm-up messages apart from the real run's, and
-    the real run's jump back in time makes the node reset its odometry (its bag-loop behaviour).
+    run could lose outputs. Rounds of up to WARM_UP_MAX_IMAGES frames, each a day later than the last,
+    are played until everything flows or WARM_UP_TIMEOUT_S has passed. The shifted stamps keep late
+    warm-up messages apart from the real run's, and the real run's jump back in time makes the node
+    reset its odometry (its bag-loop behaviour).
     """
-    playback = player.play(rate=None, frame_done=lambda stamp: recorder.wait_for_stamp(depth_topic, stamp,
-                                                                                       RETRY_INTERVAL_S),
-                           max_images=WARM_UP_MAX_IMAGES, stop_when=lambda: not recorder.missing_topics(),
-                           stamp_offset_ns=WARM_UP_STAMP_OFFSET_NS)
+    deadline = time.monotonic() + WARM_UP_TIMEOUT_S
+    round_number = 0
+    while recorder.missing_topics() and time.monotonic() < deadline:
+        round_number += 1
+        player.play(rate=None,
+                    frame_done=lambda stamp: recorder.wait_for_stamp(depth_topic, stamp, RETRY_INTERVAL_S),
+                    max_images=WARM_UP_MAX_IMAGES, stop_when=lambda: not recorder.missing_topics(),
+                    stamp_offset_ns=round_number * WARM_UP_STAMP_OFFSET_NS)
     flowing = {topic for topic, count in recorder.counts().items() if count}
-    if playback.images and depth_topic not in flowing:
+    if depth_topic not in flowing:
         raise NodeSessionError("the node published no depth during the warm-up")
     recorder.clear()
     return flowing
