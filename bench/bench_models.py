@@ -1,13 +1,13 @@
 """Speed, size and compute of the light and paper models on this machine, per inference backend.
 
 For each preset at its default input size: parameter counts, GFLOPs per call (counted by
-torch.utils.flop_counter, multiply-add = 2 FLOPs), and milliseconds (median over --runs after warm-up)
-for depth on one frame, motion on one pair, and the node's per-frame step (prepare a camera frame +
+torch.utils.flop_counter, multiply-add = 2 FLOPs), and milliseconds (median and best over interleaved
+rounds) for depth on one frame, motion on one pair, and the node's per-frame step (prepare a camera frame +
 depth of the new frame + motion against the previous frame, whose depth is cached). The machine's peak
 float32 rate is measured in the same run with a large matrix multiply, and each timing is reported as
 the fraction of that peak it achieves. Untrained weights: speed does not depend on their values.
 
-    .venv/bin/python bench/bench_models.py [--runs 20] [--presets light paper] [--json out.json]
+    .venv/bin/python bench/bench_models.py [--runs 8] [--presets light paper] [--json out.json]
 """
 from __future__ import annotations
 
@@ -33,18 +33,22 @@ from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx
 CAMERA_FRAME = (480, 640)  # the node's input frame (VGA) for the step timing
 
 
-def interleaved_ms(cases: dict[str, Callable[[], object]], runs: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Milliseconds of every case over `runs` rounds; each round runs every case once, so on a shared,
-    noisy machine all cases see the same background load instead of one case getting a quiet minute."""
-    for function in cases.values():
-        for _ in range(warmup):
-            function()
+def interleaved_ms(cases: dict[str, Callable[[], object]], runs: int, block: int = 4) -> dict[str, list[float]]:
+    """Milliseconds of every case over `runs` rounds.
+
+    Each round runs every case as a block of `block` + 1 consecutive calls and keeps the last `block`.
+    Interleaving gives all cases the same background load on a shared machine; discarding each block's
+    first call removes the hand-over cost between runtimes (ONNX Runtime's and OpenMP's worker threads
+    keep spinning for a moment after a call and would otherwise slow whichever backend runs next).
+    """
     times: dict[str, list[float]] = {key: [] for key in cases}
     for _ in range(runs):
         for key, function in cases.items():
-            start = time.perf_counter()
             function()
-            times[key].append(1e3 * (time.perf_counter() - start))
+            for _ in range(block):
+                start = time.perf_counter()
+                function()
+                times[key].append(1e3 * (time.perf_counter() - start))
     return times
 
 
@@ -118,7 +122,7 @@ def preset_cases(name: str, device: torch.device, onnx_dir: Path) -> tuple[dict,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=8, help="interleaved rounds (4 timed calls each)")
     parser.add_argument("--presets", nargs="+", default=["light", "paper"], choices=sorted(PRESETS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -135,7 +139,7 @@ def main() -> None:
         peak = max(peak_before, peak_gflops(device))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}; "
-          f"float32 matmul peak {peak:.1f} GFLOP/s; {args.runs} interleaved rounds, median (best) ms")
+          f"float32 matmul peak {peak:.1f} GFLOP/s; {args.runs} interleaved rounds of 4 calls, median (best) ms")
     print("\n| model | input | backend | params depth / motion (M) | GFLOPs depth / motion | depth ms | "
           "motion ms | depth+motion ms (fps) | node step ms (fps) | % of peak, depth+motion (best) |")
     print("|---|---|---|---|---|---|---|---|---|---|")

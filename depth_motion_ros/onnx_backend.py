@@ -155,6 +155,10 @@ class OnnxDepthMotionPredictor(PredictorBase):
     def __init__(self, files: OnnxFiles, device: str = "cpu", threads: int | None = None) -> None:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Worker threads sleep instead of spinning between calls. With spinning, the idle workers hold
+        # the cores the rest of the node (and any other process) needs; on the shared 2-core CPU the
+        # median light depth+motion rose from 23-38 ms to 70-85 ms (same best case), see docs/models.md.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads is not None:
             options.intra_op_num_threads = threads
         providers = _providers(device)
