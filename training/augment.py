@@ -33,7 +33,10 @@ class AugmentConfig:
 
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float32 [3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    rgb = np.ascontiguousarray(rgb)
+    if not rgb.flags.writeable:  # a slice of the read-only cache memmap: torch wants writable memory
+        rgb = rgb.copy()
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
 
 
 def _resize(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
