@@ -197,7 +197,7 @@ class Trainer:
             k = torch.where(has, given, learned)
         return torch.cat([k, k], dim=0)
 
-    def _autocast(self):
+    def _autocast(self) -> torch.autocast:
         enabled = self.device.type == "cuda" and self.config.run.bf16_on_cuda
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
@@ -207,7 +207,8 @@ class Trainer:
         rgb2 = batch["rgb2"].to(self.device, non_blocking=True)
         with self._autocast():
             depth, partner_depth, motion = module(rgb1, rgb2)
-        residual = motion.residual_translation * motion_field_scale(step, self.config.schedule.motion_field_burnin_steps)
+        burnin = self.config.schedule.motion_field_burnin_steps
+        residual = motion.residual_translation * motion_field_scale(step, burnin)
         rgb = torch.cat([rgb1, rgb2], dim=0)
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
