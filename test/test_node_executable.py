@@ -18,17 +18,31 @@ from test_node import Collector, checkpoint, raw_image, scene, wait_until  # noq
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-EXECUTABLE = Path(sys.executable).parent / "depth_motion_node"
+VENV_EXECUTABLE = Path(sys.executable).parent / "depth_motion_node"
 
 
-def _start(*ros_args: str) -> subprocess.Popen:
-    return subprocess.Popen([str(EXECUTABLE), "--ros-args", *ros_args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def _start(*ros_args: str, command: list[str] | None = None, **popen) -> subprocess.Popen:
+    command = command or [str(VENV_EXECUTABLE)]
+    return subprocess.Popen([*command, "--ros-args", *ros_args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
 
 
-def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkpoint):
+@pytest.fixture(params=["venv console script", "colcon install tree"])
+def node_command(request, tmp_path) -> tuple[list[str], dict]:
+    """How to start the node: the venv's console script, or the executable that `ros2 run` would start from a
+    colcon install tree (lib/depth_motion_ros/depth_motion_node, importing the installed copy of the code)."""
+    if request.param == "venv console script":
+        return [str(VENV_EXECUTABLE)], {}
+    install = request.getfixturevalue("colcon_install")
+    executable = install.prefix / "lib" / "depth_motion_ros" / "depth_motion_node"
+    return [sys.executable, str(executable)], {"env": install.python_env(), "cwd": tmp_path}
+
+
+def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkpoint, node_command):
+    command, popen = node_command
     process = _start("--params-file", str(REPO_ROOT / "config" / "depth_motion.yaml"),
-                     "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "summary_period:=0.5")
+                     "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "summary_period:=0.5",
+                     command=command, **popen)
     context = rclpy.Context()
     rclpy.init(context=context)
     probe = rclpy.create_node("executable_probe", context=context)
