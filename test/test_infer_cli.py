@@ -123,6 +123,20 @@ def test_eval_scores_a_sequence_and_a_bag_against_their_ground_truth(inputs, tmp
         assert metrics["snippets"] == PARAMS.frames - 4 and metrics["trajectory_ate"] >= 0.0
 
 
+@pytest.mark.slow
+def test_onnx_backend_gives_the_torch_backends_outputs(inputs, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))   # the ONNX export cache of this test only
+    assert _run(inputs, "sequence", tmp_path / "torch", "--no-video") == 0
+    assert _run(inputs, "sequence", tmp_path / "onnx", "--no-video", "--backend", "onnx") == 0
+    assert any((tmp_path / "cache").rglob("*.onnx")), "the onnx backend did not export the model"
+    for name in sorted(p.name for p in (tmp_path / "torch" / "depth").glob("*.npy")):
+        np.testing.assert_allclose(np.load(tmp_path / "onnx" / "depth" / name),
+                                   np.load(tmp_path / "torch" / "depth" / name), rtol=1e-3, atol=1e-5)
+    torch_poses = read_tum(tmp_path / "torch" / "trajectory.txt")[1]
+    onnx_poses = read_tum(tmp_path / "onnx" / "trajectory.txt")[1]
+    np.testing.assert_allclose(onnx_poses, torch_poses, atol=1e-4)
+
+
 def test_bad_arguments_fail_with_exit_code_2(inputs, tmp_path, capsys) -> None:
     assert _run({**inputs, "sequence": tmp_path / "missing"}, "sequence", tmp_path / "o") == 2
     assert "depth_motion_infer:" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from depth_motion_ros.checkpoint import CheckpointError
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
 from depth_motion_ros.cli.sequence_inference import SequenceInference
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.inference import BACKENDS, load_predictor
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--checkpoint", help="model checkpoint (.pt); default: the bundled model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
     parser.add_argument("--start", type=int, default=0, help="first frame index")
     parser.add_argument("--end", type=int, help="stop before this frame index")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> dict:
     if args.topic is not None and kind != "bag":
         raise ValueError("--topic applies to --bag only")
     source = open_source(kind, path, topic=args.topic, start=args.start, end=args.end, stride=args.stride)
-    predictor = DepthMotionPredictor.from_checkpoint(args.checkpoint, device=args.device)
+    predictor = load_predictor(args.checkpoint, device=args.device, backend=args.backend)
     writer = InferenceOutputWriter(args.out, points=args.points, point_stride=args.point_stride,
                                    video=not args.no_video, fps=(source.rate_hz or 10.0) / args.stride)
     evaluation = (SequenceEvaluator(EvaluationSettings(max_depth=args.max_depth, crop=args.crop))

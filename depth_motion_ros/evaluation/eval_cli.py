@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-median-scaling", action="store_true", help="score raw depth (metric models only)")
     parser.add_argument("--snippet-length", type=int, default=5, help="frames per ATE snippet (default 5)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     return parser
 
@@ -49,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
-    from depth_motion_ros.inference import DepthMotionPredictor  # torch is needed only for models
-    return ModelFramePredictor(DepthMotionPredictor.from_checkpoint(args.checkpoint, device=args.device))
+    from depth_motion_ros.inference import load_predictor  # torch is needed only for models
+    return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend))
 
 
 def _source(args: argparse.Namespace):
