@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from depth_motion_ros.sources.poses import matrix_to_quaternion
 from depth_motion_ros.ros.odometry import (
     OdometryIntegrator,
     axis_angle_to_matrix,
     camera_mount,
     invert_rigid,
     matrix_to_axis_angle,
-    matrix_to_quaternion,
     rigid_from_motion,
     rpy_to_matrix,
 )

@@ -75,25 +75,6 @@ def matrix_to_axis_angle(rotation: np.ndarray) -> np.ndarray:
     return skew * (angle / (2.0 * np.sin(angle)))
 
 
-def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
-    """Unit quaternion ``(x, y, z, w)`` with ``w >= 0`` (ROS order), stable for every rotation."""
-    m = rotation
-    trace = np.trace(m)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quaternion = np.array(q) / np.linalg.norm(q)
-    return quaternion if quaternion[3] >= 0 else -quaternion
-
 
 def rigid_from_motion(rotation_axis_angle: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """4x4 ``[R | t]`` from the motion network's axis-angle rotation and translation."""
