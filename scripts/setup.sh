@@ -35,9 +35,15 @@ touch "$VENV/COLCON_IGNORE"
 
 pip=("$VENV/bin/python" -m pip install --disable-pip-version-check -q)
 "${pip[@]}" "$(grep -E '^torch==' requirements.txt)"
-"${pip[@]}" -r requirements.txt
 if [ "$use_distro" = 0 ]; then
+  "${pip[@]}" -r requirements.txt
   "${pip[@]}" -r requirements-ros.txt
+else
+  # The distro's message packages are C extensions built against the distro's numpy (1.x on Humble and
+  # Jazzy): keep exactly that numpy, or they fail to import. Every other pin is compatible with it.
+  distro_numpy=$("$VENV/bin/python" -c "import numpy; print(numpy.__version__)")
+  grep -v -E '^numpy==' requirements.txt > "$VENV/requirements-distro.txt"
+  "${pip[@]}" -r "$VENV/requirements-distro.txt" "numpy==$distro_numpy"
 fi
 "${pip[@]}" --no-deps --no-build-isolation -e .
 echo "$stamp" > "$VENV/.setup-stamp"
