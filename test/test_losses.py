@@ -174,3 +174,56 @@ def test_motion_field_burn_in_is_zero_then_linear():
     assert motion_field_scale(20_000, 20_000) == 1.0
     assert motion_field_scale(30_000, 20_000) == 1.0
     assert motion_field_scale(0, 0) == 1.0
+
+
+def test_without_occlusion_awareness_every_in_bounds_pixel_counts_in_both_directions():
+    torch.manual_seed(1)
+    rgb1 = torch.rand(1, 3, H, W) * 0.5
+    options = losses.LossOptions(occlusion_aware=False)
+    b = 1
+    rot, trans, res = _zero_motion(2 * b)
+    out = losses.compute_losses(torch.cat([rgb1, rgb1 + 0.1]), torch.cat([rgb1 + 0.1, rgb1]),
+                                torch.cat([torch.ones(1, 1, H, W), torch.full((1, 1, H, W), 1.5)]),
+                                torch.cat([torch.full((1, 1, H, W), 1.5), torch.ones(1, 1, H, W)]),
+                                rot, trans, res, rot, trans, res, _intrinsics(2 * b), losses.LossWeights(),
+                                options=options)
+    # The official mask drops the 2->1 direction (depth 1.5 behind 1); without it both directions count.
+    fraction_in_bounds = (H - 1) * (W - 1) / (H * W)
+    assert out.terms["rgb_consistency"].item() == pytest.approx(0.1 * fraction_in_bounds * 2.0, rel=1e-4)
+
+
+def _column_stripes() -> torch.Tensor:
+    rgb = torch.full((1, 3, H, W), 0.2)
+    rgb[..., 1::2] = 0.8
+    return rgb
+
+
+def test_auto_mask_drops_pixels_the_warp_does_not_explain_better_than_no_warp():
+    rgb1 = _column_stripes()
+    no_motion = losses.transform_depth_map(torch.ones(1, 1, H, W), torch.zeros(1, 3), torch.zeros(1, 3),
+                                           torch.zeros(1, 3, H, W), _intrinsics(1))
+    far = torch.full((1, 1, H, W), 2.0)
+    # A brightness change with no motion: the identity warp is exactly as good as no warp -> all masked.
+    brighter = rgb1 + 0.1
+    official = losses.rgbd_consistency(no_motion, rgb1, far, brighter)
+    masked = losses.rgbd_consistency(no_motion, rgb1, far, brighter, losses.LossOptions(auto_mask=True))
+    assert official["rgb_error"].item() == pytest.approx(0.1 * (H - 1) * (W - 1) / (H * W), rel=1e-5)
+    assert masked["rgb_error"].item() == 0.0
+    assert masked["ssim_error"].item() == 0.0
+
+
+def test_auto_mask_keeps_pixels_the_warp_explains():
+    # Camera 0.1 right at depth 1, f = 10: frame-1 pixel x appears at x - 1 in frame 2.
+    rgb1 = _column_stripes()
+    rgb2 = torch.roll(rgb1, shifts=-1, dims=3) + 0.02  # shifted scene, slightly brighter
+    moved = losses.transform_depth_map(torch.ones(1, 1, H, W), torch.zeros(1, 3), torch.tensor([[-0.1, 0.0, 0.0]]),
+                                       torch.zeros(1, 3, H, W), _intrinsics(1))
+    out = losses.rgbd_consistency(moved, rgb1, torch.full((1, 1, H, W), 2.0), rgb2,
+                                  losses.LossOptions(auto_mask=True))
+    # Valid: columns 1..W-1 (column 0 lands outside) and rows 0..H-2; residual error 0.02 there, while
+    # the unwarped stripes differ by 0.6 +- 0.02.
+    assert out["rgb_error"].item() == pytest.approx(0.02 * (H - 1) * (W - 1) / (H * W), rel=1e-4)
+
+
+def test_default_loss_options_are_the_official_masking():
+    assert losses.LossOptions() == losses.LossOptions(occlusion_aware=True, auto_mask=False)

@@ -196,3 +196,33 @@ def test_configs_validate_and_inherit():
         config_from_dict(content)
     with pytest.raises(ValueError, match="not found"):
         load_train_config("no_such_recipe")
+
+
+def test_learning_rate_step_decay_is_a_function_of_the_step_and_off_by_default():
+    official = load_train_config("light").optim
+    assert official.lr_decay_step == 0 and official.lr_at(10**6) == official.lr
+    content = read_config_mapping("light")
+    content["optim"].update(lr=5e-4, lr_decay_step=100, lr_decay_factor=0.1)
+    optim = config_from_dict(content).optim
+    assert optim.lr_at(99) == 5e-4 and optim.lr_at(100) == pytest.approx(5e-5)
+
+
+def test_loss_options_section_reaches_the_trainer(tiny_run, monkeypatch):
+    config, spec, tmp_path = tiny_run
+    assert config.loss == losses.LossOptions()  # official masking unless a recipe asks otherwise
+    content = config.to_dict()
+    content["loss"] = {"occlusion_aware": False, "auto_mask": True}
+    content["optim"].update(lr_decay_step=2, lr_decay_factor=0.5)
+    config = config_from_dict(content)
+    seen = []
+    original = losses.compute_losses
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["options"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "compute_losses", spy)
+    trainer = Trainer(config, [spec], tmp_path / "run", cache_dir=tmp_path / "cache")
+    trainer.run()
+    assert seen and all(o == losses.LossOptions(occlusion_aware=False, auto_mask=True) for o in seen)
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config.optim.lr * 0.5)

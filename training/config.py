@@ -17,7 +17,7 @@ import yaml
 from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
 from depth_motion_ros.training.augment import AugmentConfig
 from depth_motion_ros.training.data import DataConfig
-from depth_motion_ros.training.losses import LossWeights
+from depth_motion_ros.training.losses import LossOptions, LossWeights
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 INTRINSICS_MODES = ("given", "learned", "auto")
@@ -28,6 +28,14 @@ class OptimConfig:
     lr: float = 2e-4
     grad_clip: float = 10.0
     batch_size: int = 4
+    #: Step decay (Monodepth2 style): from this global step on the learning rate is lr * lr_decay_factor
+    #: (0: constant learning rate, the official recipe).
+    lr_decay_step: int = 0
+    lr_decay_factor: float = 0.1
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""
+        return self.lr * self.lr_decay_factor if 0 < self.lr_decay_step <= step else self.lr
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss_weights: LossWeights = field(default_factory=LossWeights)
+    loss: LossOptions = field(default_factory=LossOptions)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -97,8 +106,8 @@ class TrainConfig:
         return dataclasses.replace(self, run=dataclasses.replace(self.run, max_steps=max_steps))
 
 
-_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "optim": OptimConfig,
-             "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig, "guards": GuardConfig}
+_SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "loss": LossOptions,
+             "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig, "guards": GuardConfig}
 
 
 def _merge(base: dict, override: dict) -> dict:

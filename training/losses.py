@@ -27,6 +27,9 @@ SSIM_C1 = float("inf")
 SSIM_C2 = 9e-6
 SSIM_WEIGHT_EPSILON = 0.01
 DEPTH_PROXIMITY_EPSILON = 1e-4
+AUTO_MASK_MARGIN = 1e-4
+"""The warp must beat no warp by this much (on [0, 1] intensities, well under one grey level) for the
+auto-mask to keep a pixel: ties, as in texture-less areas or the rounding of an identity warp, do not."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,30 @@ class LossWeights:
 
 
 LOSS_TERMS = tuple(f.name for f in fields(LossWeights) if f.name != "weight_multiplier")
+
+
+@dataclass(frozen=True)
+class LossOptions:
+    """Departures from the official photometric masking, for short from-scratch runs (defaults: official).
+
+    ``occlusion_aware`` (official): a frame-1 pixel counts in the photometric terms only where its moved
+    point is closer to camera 2 than frame 2's depth there. From scratch this has an escape: a pixel
+    whose photometric error is high can push its depth far away, fall "behind" frame 2's surface and
+    leave the loss; nothing pulls it back (the target depth has no gradient), which grows isolated far
+    spikes. False counts every in-bounds pixel (Monodepth2 with one source frame).
+
+    ``auto_mask`` (Monodepth2, Godard et al. 2019): a pixel also counts only where the warped partner
+    matches it better than the unwarped partner does (L1 over channels), which drops pixels that do not
+    move between the frames (static camera, objects moving with it, texture-less areas) and so would
+    teach "infinitely far".
+    """
+
+    occlusion_aware: bool = True
+    auto_mask: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LossOptions":
+        return cls(**values)
 
 
 class TransformedPixels(NamedTuple):
@@ -148,25 +175,36 @@ def _weighted_average(x: Tensor, w: Tensor, epsilon: float = 1.0) -> Tensor:
     return (x * w).sum(dim=(1, 2), keepdim=True) / (w.sum(dim=(1, 2), keepdim=True) + epsilon)
 
 
-def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb2: Tensor) -> dict[str, Tensor]:
+def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb2: Tensor,
+                     options: LossOptions = LossOptions()) -> dict[str, Tensor]:
     """Photometric, SSIM and depth errors of frame 1 against frame 2 resampled at the moved pixels.
 
-    Occlusion awareness: a pixel counts only where the moved frame-1 point is in bounds and CLOSER to
-    camera 2 than frame 2's own depth there; points that went behind a surface are handled by the
-    opposite direction of the stacked batch (https://arxiv.org/abs/1904.04998).
+    Occlusion awareness (official, ``options.occlusion_aware``): a pixel counts only where the moved
+    frame-1 point is in bounds and CLOSER to camera 2 than frame 2's own depth there; points that went
+    behind a surface are handled by the opposite direction of the stacked batch
+    (https://arxiv.org/abs/1904.04998). ``options.auto_mask`` further keeps only pixels that the warp
+    explains better than no warp (see `LossOptions`).
     """
     rgbd2 = torch.cat([rgb2, depth2], dim=1)
     resampled = resample(rgbd2, moved.x, moved.y)
     rgb2_resampled, depth2_resampled = resampled[:, :3], resampled[:, 3]
+    valid = moved.valid.to(rgb1.dtype)
     closer = (moved.valid & (moved.depth < depth2_resampled)).to(rgb1.dtype)  # [B, H, W]
+    photometric_mask = closer if options.occlusion_aware else valid
+    if options.auto_mask:
+        warped_error = (rgb2_resampled - rgb1).abs().mean(dim=1)
+        unwarped_error = (rgb2 - rgb1).abs().mean(dim=1)
+        photometric_mask = photometric_mask * (warped_error + AUTO_MASK_MARGIN < unwarped_error).to(rgb1.dtype).detach()
     depth_gap = depth2_resampled - moved.depth
     depth_error = (depth_gap.abs() * closer).mean()
-    rgb_error = ((rgb2_resampled - rgb1).abs() * closer.unsqueeze(1)).mean()
+    rgb_error = ((rgb2_resampled - rgb1).abs() * photometric_mask.unsqueeze(1)).mean()
 
     # SSIM is demanded only between surfaces that are near each other in both frames: the weight peaks
     # at 1 where the depth gap is small compared with its (masked) second moment over the frame.
     second_moment = _weighted_average(depth_gap.square(), closer) + DEPTH_PROXIMITY_EPSILON
-    proximity = second_moment / (depth_gap.square() + second_moment) * moved.valid.to(rgb1.dtype)
+    proximity = second_moment / (depth_gap.square() + second_moment) * valid
+    if options.auto_mask:
+        proximity = proximity * photometric_mask
     # Without the stop-gradient training does not start: the network would push depths apart
     # instead of seeking RGB consistency (official code comment).
     proximity = proximity.detach().unsqueeze(1)
@@ -250,7 +288,7 @@ def compute_losses(rgb: Tensor, flipped_rgb: Tensor, depth: Tensor, flipped_dept
                    rotation: Tensor, background_translation: Tensor, residual_translation: Tensor,
                    flipped_rotation: Tensor, flipped_background_translation: Tensor,
                    flipped_residual_translation: Tensor, intrinsics: Tensor, weights: LossWeights,
-                   target_depth_stop_gradient: bool = True) -> LossOutput:
+                   target_depth_stop_gradient: bool = True, options: LossOptions = LossOptions()) -> LossOutput:
     """All loss terms for a direction-stacked batch (see the module docstring).
 
     rgb, flipped_rgb [2B, 3, H, W]; depth, flipped_depth [2B, 1, H, W]; rotation [2B, 3];
@@ -273,7 +311,7 @@ def compute_losses(rgb: Tensor, flipped_rgb: Tensor, depth: Tensor, flipped_dept
     moved = transform_depth_map(depth, rotation, background_translation.float(), residual_translation.float(),
                                 intrinsics.float())
     target_depth = flipped_depth.detach() if target_depth_stop_gradient else flipped_depth
-    consistency = rgbd_consistency(moved, rgb, target_depth, flipped_rgb)
+    consistency = rgbd_consistency(moved, rgb, target_depth, flipped_rgb, options)
     cycle = motion_cycle_consistency(moved, consistency["frame1_closer_to_camera"], rotation, translation,
                                      flipped_rotation, flipped_translation)
     normalized_residual = normalize_motion_map(residual_translation.float(), translation)

@@ -213,7 +213,7 @@ class Trainer:
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
                              _swap_halves(residual), self._intrinsics(batch, motion.intrinsics),
-                             self.config.loss_weights)
+                             self.config.loss_weights, options=self.config.loss)
         return out, rgb, depth, motion, residual
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
@@ -222,6 +222,8 @@ class Trainer:
         noise = layer_norm_noise_stddev(step, self.config.schedule.layer_norm_noise_rampup_steps,
                                         self.config.model.layer_norm_noise_stddev)
         set_layer_norm_noise(self.model, noise)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.config.optim.lr_at(step)
         self.optimizer.zero_grad(set_to_none=True)
         out, rgb, depth, motion, residual = self._losses(self.forward_module, batch, step)
         if not distributed.all_ranks_true(bool(torch.isfinite(out.total)), self.context):
