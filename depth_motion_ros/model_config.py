@@ -18,6 +18,8 @@ import yaml
 #: connections only line up when both sides are multiples of this.
 SIZE_MULTIPLE = 32
 
+DECODER_ACTIVATIONS = ("relu", "elu")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -41,6 +43,11 @@ class ModelConfig:
     layer_norm_noise_stddev: float = 0.5
     #: Pad the decoder's convolutions by reflection instead of zeros (official default: zeros).
     reflect_padding: bool = False
+    #: Activation of the depth decoder: 'relu' (official) or 'elu' (Monodepth2). With narrow decoders
+    #: trained from scratch, ReLU units die: in a 0.5-width light run all 8 channels of the last decoder
+    #: layer were dead after 860 steps and the depth map was constant (docs/model-experiments.md). ELU
+    #: keeps a gradient for negative inputs, so a unit can recover.
+    decoder_activation: str = "relu"
 
     def __post_init__(self) -> None:
         for side in ("input_height", "input_width"):
@@ -52,6 +59,8 @@ class ModelConfig:
                 raise ValueError(f"{factor} must be positive")
         if not 0.0 <= self.layer_norm_noise_stddev <= 0.5:
             raise ValueError("layer_norm_noise_stddev must lie in [0, 0.5]")
+        if self.decoder_activation not in DECODER_ACTIVATIONS:
+            raise ValueError(f"decoder_activation must be one of {DECODER_ACTIVATIONS}")
 
     @property
     def input_size(self) -> tuple[int, int]:

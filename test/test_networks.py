@@ -129,3 +129,25 @@ def test_config_dict_and_yaml_round_trip(tmp_path):
         ModelConfig.from_dict({**config.to_dict(), "typo_field": 1})
     with pytest.raises(ValueError):
         config.replace(input_height=100)  # not a multiple of 32
+
+
+@pytest.mark.parametrize("activation,recovers", [("relu", False), ("elu", True)])
+def test_decoder_units_pushed_negative_recover_only_with_elu(activation, recovers):
+    """Why `decoder_activation: elu` exists: once every unit of the last decoder layer is negative (dead),
+    ReLU passes no gradient to anything before it and the depth map is constant for good; ELU still does."""
+    model = _model(64, 96, decoder_activation=activation).train()
+    with torch.no_grad():   # every pre-activation of the last decoder layer at -1
+        model.depth_net.iconv1.conv.weight.zero_()
+        model.depth_net.iconv1.conv.bias.fill_(-1.0)
+    depth = model.depth(torch.rand(2, 3, 64, 96))
+    interior = depth[..., 1:-1, 1:-1]   # the head's zero padding alone shapes the border
+    assert interior.std() / interior.mean() < 1e-4, "dead last layer: constant depth"
+    (depth * torch.randn_like(depth)).sum().backward()
+    gradient = model.depth_net.iconv1.conv.weight.grad.abs().max()
+    assert (gradient > 0) == recovers
+
+
+def test_decoder_activation_is_validated_and_defaults_to_the_official_relu():
+    assert PRESETS["paper"].decoder_activation == "relu"
+    with pytest.raises(ValueError, match="decoder_activation"):
+        ModelConfig(name="x", input_height=64, input_width=64, decoder_activation="tanh")

@@ -22,15 +22,18 @@ def _init(module: nn.Module) -> nn.Module:
     return module
 
 
+ACTIVATIONS = {"relu": F.relu, "elu": F.elu}
+
+
 class _Upsample(nn.Module):
-    """Transposed 3x3 convolution, stride 2, exact doubling of H and W, then ReLU."""
+    """Transposed 3x3 convolution, stride 2, exact doubling of H and W (activation applied by the caller)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.conv = _init(nn.ConvTranspose2d(in_channels, out_channels, 3, 2, padding=1, output_padding=1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.relu(self.conv(x))
+        return self.conv(x)
 
 
 class _Conv3x3(nn.Module):
@@ -48,8 +51,10 @@ class _Conv3x3(nn.Module):
 class DepthNet(nn.Module):
     """rgb [B, 3, H, W] in [0, 1] -> depth [B, 1, H, W] > 0. H and W must be multiples of 32."""
 
-    def __init__(self, width_multiplier: float = 1.0, reflect_padding: bool = False) -> None:
+    def __init__(self, width_multiplier: float = 1.0, reflect_padding: bool = False,
+                 activation: str = "relu") -> None:
         super().__init__()
+        self.activation = ACTIVATIONS[activation]
         self.encoder = ResNet18Encoder(3, width_multiplier)
         e1, e2, e3, e4, e5 = self.encoder.channels
         d1, d2, d3, d4, d5 = (scaled_channels(c, width_multiplier) for c in DECODER_CHANNELS)
@@ -61,10 +66,11 @@ class DepthNet(nn.Module):
         self.depth_head = _Conv3x3(d1, 1, reflect_padding)
 
     def forward(self, rgb: Tensor) -> Tensor:
+        act = self.activation
         bottleneck, (econv4, econv3, econv2, econv1) = self.encoder(rgb * 2.0 - 1.0)
-        x = F.relu(self.iconv5(torch.cat([self.upconv5(bottleneck), econv4], 1)))
-        x = F.relu(self.iconv4(torch.cat([self.upconv4(x), econv3], 1)))
-        x = F.relu(self.iconv3(torch.cat([self.upconv3(x), econv2], 1)))
-        x = F.relu(self.iconv2(torch.cat([self.upconv2(x), econv1], 1)))
-        x = F.relu(self.iconv1(self.upconv1(x)))
+        x = act(self.iconv5(torch.cat([act(self.upconv5(bottleneck)), econv4], 1)))
+        x = act(self.iconv4(torch.cat([act(self.upconv4(x)), econv3], 1)))
+        x = act(self.iconv3(torch.cat([act(self.upconv3(x)), econv2], 1)))
+        x = act(self.iconv2(torch.cat([act(self.upconv2(x)), econv1], 1)))
+        x = act(self.iconv1(act(self.upconv1(x))))
         return F.softplus(self.depth_head(x))
