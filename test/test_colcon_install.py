@@ -40,6 +40,8 @@ def test_console_scripts_are_where_ros2_run_looks(colcon_install) -> None:
     for name in EXECUTABLES:
         assert (lib / name).is_file(), f"{name} missing from {lib}"
         assert os.access(lib / name, os.X_OK)
+        # The python3 on PATH (an active venv with PyTorch), not the interpreter that ran colcon.
+        assert (lib / name).read_text().splitlines()[0] == "#!/usr/bin/env python3"
 
 
 def test_training_is_namespaced_not_a_top_level_package(colcon_install) -> None:
