@@ -88,6 +88,17 @@ def test_time_split_keeps_training_pairs_out_of_validation_frames(tmp_path):
     assert val.rows[:, 1:].min() >= 8 and val.rows.tolist() == [[0, 8, 9]]
 
 
+def test_each_source_may_have_its_own_pair_stride(tmp_path):
+    fast = FrameCache.build(_frames(12), tmp_path / "a", (60, 80), name="fast camera")
+    slow = FrameCache.build(_frames(12), tmp_path / "b", (60, 80), name="slow camera")
+    config = DataConfig(stride=1, val_fraction=0.0, static_threshold=0.0)
+    train, _ = build_pair_indices([fast, slow], config, strides=[None, 4])
+    steps = {number: set((train.rows[train.rows[:, 0] == number, 2] - train.rows[train.rows[:, 0] == number, 1])
+                         .tolist()) for number in (0, 1)}
+    assert steps == {0: {1}, 1: {4}}
+    assert (train.rows[:, 0] == 1).sum() == 12 - 4
+
+
 def test_dataset_is_deterministic_per_epoch_and_index(tmp_path):
     cache = FrameCache.build(_frames(6), tmp_path / "c", (70, 90), name="six")
     train, _ = build_pair_indices([cache], DataConfig(val_fraction=0.0, static_threshold=0.0))

@@ -104,3 +104,13 @@ def test_cli_attaches_topics_to_the_preceding_bag():
         ("bag", "a.bag", "/cam"), ("video", "v.mp4", None), ("bag", "b.mcap", None)]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--config", "light", "--out", "r", "--video", "v.mp4", "--topic", "/cam"])
+
+
+def test_cli_attaches_strides_to_the_preceding_source():
+    args = build_parser().parse_args(["--config", "light", "--out", "r", "--sequence", "indoor", "--stride", "8",
+                                      "--bag", "car.mcap", "--topic", "/cam", "--stride", "2", "--video", "v.mp4"])
+    assert [(s.path, s.topic, s.stride) for s in args.sources] == [
+        ("indoor", None, 8), ("car.mcap", "/cam", 2), ("v.mp4", None, None)]
+    for bad in (["--stride", "2", "--video", "v.mp4"], ["--video", "v.mp4", "--stride", "0"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--config", "light", "--out", "r", *bad])

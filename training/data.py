@@ -7,7 +7,7 @@ numpy memmap. Later epochs (and resumed runs) only slice that memmap. Resizing i
 whole frame, exactly as `DepthMotionPredictor.prepare` feeds frames at inference, so training and
 inference see the same geometry; the intrinsics are rescaled accordingly.
 
-Pairs are (i, i + stride) within one source. Pairs whose mean absolute RGB difference is below a
+Pairs are (i, i + stride) within one source; the stride may differ per source (`SourceSpec.stride`). Pairs whose mean absolute RGB difference is below a
 threshold are dropped (the official `duplicates_filter_threshold`, 0.01 on [0, 1] images): a robot
 standing still gives no parallax and only teaches the network that everything is static.
 
@@ -45,6 +45,10 @@ class SourceSpec:
     kind: str  # 'bag' | 'video' | 'images' | 'sequence'
     path: str
     topic: str | None = None
+    #: Frame step of this source's training pairs (None: the config's `data.stride`). Sources differ:
+    #: a 10 Hz car moves ~1 m per frame, a 30 Hz handheld camera a few mm, so one stride cannot give
+    #: both a useful parallax.
+    stride: int | None = None
 
     def key(self, cache_size: tuple[int, int]) -> str:
         """Cache folder name: readable stem plus a hash of everything that changes the cached pixels."""
@@ -213,13 +217,18 @@ class PairIndex:
         return len(self.rows)
 
 
-def build_pair_indices(caches: list[FrameCache], config: DataConfig) -> tuple[PairIndex, PairIndex]:
-    """Training pairs (static ones dropped) and validation pairs, split by time within each source."""
+def build_pair_indices(caches: list[FrameCache], config: DataConfig,
+                       strides: list[int | None] | None = None) -> tuple[PairIndex, PairIndex]:
+    """Training pairs (static ones dropped) and validation pairs, split by time within each source.
+
+    ``strides`` gives each cache's training-pair stride (None or absent: ``config.stride``).
+    """
     train_rows, val_rows = [], []
     dropped = 0
     for number, cache in enumerate(caches):
         boundary = split_index(len(cache), config.val_fraction)
-        train, removed = drop_static_pairs(cache.rgb, make_pairs(0, boundary, config.stride),
+        stride = (strides[number] if strides is not None else None) or config.stride
+        train, removed = drop_static_pairs(cache.rgb, make_pairs(0, boundary, stride),
                                            config.static_threshold)
         dropped += removed
         val = make_pairs(boundary, len(cache), config.val_stride)

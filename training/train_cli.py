@@ -1,15 +1,17 @@
 """`depth_motion_train`: self-supervised training from bags, videos, image folders and sequence folders.
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
-                       [--sequence D] --out RUN_DIR [--resume] [--max-steps N]
+                       [--sequence D] [--stride N] --out RUN_DIR [--resume] [--max-steps N]
 
-Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it. Multi-GPU or
+Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it and `--stride` (frame
+step of the training pairs, default the config's `data.stride`) to the source right before it. Multi-GPU or
 multi-node: start the same command with `torchrun --nproc_per_node N -m
 depth_motion_ros.training.train_cli ...` (rank 0 writes logs and checkpoints).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -33,8 +35,18 @@ class _TopicAction(argparse.Action):
         sources = list(getattr(namespace, "sources", None) or [])
         if not sources or sources[-1].kind != "bag":
             parser.error("--topic must follow the --bag it applies to")
-        last = sources[-1]
-        sources[-1] = SourceSpec(last.kind, last.path, values)
+        sources[-1] = dataclasses.replace(sources[-1], topic=values)
+        namespace.sources = sources
+
+
+class _StrideAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or [])
+        if not sources:
+            parser.error("--stride must follow the source it applies to")
+        if values < 1:
+            parser.error("--stride must be at least 1")
+        sources[-1] = dataclasses.replace(sources[-1], stride=values)
         namespace.sources = sources
 
 
@@ -44,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, kind in SOURCE_FLAGS.items():
         parser.add_argument(flag, action=_SourceAction, metavar="PATH", help=f"a {kind} source (repeatable)")
     parser.add_argument("--topic", action=_TopicAction, help="image topic of the preceding --bag")
+    parser.add_argument("--stride", type=int, action=_StrideAction,
+                        help="frame step of the preceding source's training pairs (default: data.stride)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     parser.add_argument("--max-steps", type=int, help="total steps of the run (overrides the config)")
