@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Turn a training checkpoint into the bundled default model, `models/default_light.pt`.
+
+    scripts/bundle_model.py RUN/checkpoints/last.pt --eval dev_7scenes=dev.json --eval val_kitti=val.json \
+        --hardware "2-core AMD EPYC VM, no GPU" [--out models/default_light.pt]
+
+Why a separate step: a training checkpoint carries the optimizer state (three times the weights) and
+no record of how good the model is. The bundled file keeps only the weights, the configuration and a
+model card in its metadata: the training sources with their licences (read from each sequence's
+`meta.yaml` when it is reachable), the recipe, steps, wall time and hardware, and the evaluation JSON
+files written by `depth_motion_eval --json`. The README's model card is written from the same figures.
+The file must stay under the package's 30 MB budget, which is checked here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+SIZE_BUDGET_BYTES = 30 * 1024 * 1024
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "default_light.pt"
+
+
+def _source_card(source: dict) -> dict:
+    """Name, kind, stride and licence of one training source (licence from its meta.yaml when readable)."""
+    path = Path(source["path"])
+    card = {"name": path.stem if source["kind"] == "video" else path.name, "kind": source["kind"],
+            "stride": source.get("stride")}
+    meta_file = path / "meta.yaml"
+    if meta_file.is_file():
+        meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}
+        card["licence"] = meta.get("licence")
+        card["origin"] = meta.get("source")
+    elif source["kind"] == "video" and (path.parent / "README.md").is_file():
+        card["licence"] = f"see {path.parent.name}/README.md beside the video"
+    return card
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="training checkpoint (last.pt or a snapshot of it)")
+    parser.add_argument("--eval", action="append", default=[], metavar="NAME=JSON",
+                        help="an evaluation of this checkpoint (depth_motion_eval --json), repeatable")
+    parser.add_argument("--hardware", required=True, help="where it was trained, in words")
+    parser.add_argument("--strides", help="JSON list of per-source strides, for checkpoints written before "
+                                          "the trainer recorded them")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output file (default {DEFAULT_OUT})")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    try:
+        loaded = load_checkpoint(args.checkpoint)
+    except CheckpointError as error:
+        print(f"bundle_model: {error}", file=sys.stderr)
+        return 2
+    meta = loaded.metadata
+    sources = [dict(s) for s in meta.get("sources", [])]
+    if args.strides:
+        for source, stride in zip(sources, json.loads(args.strides), strict=True):
+            source["stride"] = stride
+    evaluations = {}
+    for item in args.eval:
+        name, _, path = item.partition("=")
+        evaluations[name] = json.loads(Path(path).read_text(encoding="utf-8"))
+    card = {
+        "model": loaded.config.to_dict(),
+        "steps": meta.get("step"),
+        "train_seconds": meta.get("train_seconds"),
+        "hardware": args.hardware,
+        "device": meta.get("device"),
+        "training_config": meta.get("training_config"),
+        "train_pairs": meta.get("train_pairs"),
+        "sources": [_source_card(s) for s in sources],
+        "held_out": "the last 20% of every source's frames (validation_fraction 0.2), never trained on",
+        "evaluations": evaluations,
+    }
+    save_checkpoint(args.out, loaded.model, {"model_card": card}, training_state=None)
+    size = Path(args.out).stat().st_size
+    if size > SIZE_BUDGET_BYTES:
+        Path(args.out).unlink()
+        print(f"bundle_model: {size} bytes exceeds the {SIZE_BUDGET_BYTES}-byte budget (file removed)",
+              file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {size / 1e6:.1f} MB, step {card['steps']}, {len(sources)} sources")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""`scripts/bundle_model.py`: a training checkpoint becomes a release file with a model card."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from depth_motion_ros.checkpoint import load_checkpoint, save_checkpoint
+from depth_motion_ros.model_config import ModelConfig
+from depth_motion_ros.networks import DepthMotionModel
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bundle_model.py"
+
+
+@pytest.fixture(scope="module")
+def bundle_model():
+    spec = importlib.util.spec_from_file_location("bundle_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def training_checkpoint(tmp_path) -> Path:
+    sequence = tmp_path / "indoor_seq"
+    sequence.mkdir()
+    (sequence / "meta.yaml").write_text("licence: research only\nsource: a test recording\n")
+    model = DepthMotionModel(ModelConfig(name="tiny", input_height=64, input_width=96,
+                                         depth_width_multiplier=0.25, motion_width_multiplier=0.125))
+    optimizer = torch.optim.Adam(model.parameters())
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, model, {"step": 1234, "train_seconds": 56.0, "device": "cpu",
+                                  "sources": [{"kind": "sequence", "path": str(sequence), "topic": None}]},
+                    training_state={"optimizer": optimizer.state_dict(), "step": 1234})
+    return path
+
+
+def test_release_file_keeps_weights_and_a_model_card_and_drops_the_training_state(
+        bundle_model, training_checkpoint, tmp_path):
+    evaluation = tmp_path / "dev.json"
+    evaluation.write_text(json.dumps({"depth": {"abs_rel": 0.2}}))
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(training_checkpoint), "--eval", f"dev={evaluation}", "--hardware", "a laptop",
+                              "--strides", "[8]", "--out", str(out)]) == 0
+    released, trained = load_checkpoint(out), load_checkpoint(training_checkpoint)
+    assert released.training_state is None
+    for name, value in trained.model.state_dict().items():
+        assert torch.equal(released.model.state_dict()[name], value)
+    card = released.metadata["model_card"]
+    assert (card["steps"], card["train_seconds"], card["hardware"]) == (1234, 56.0, "a laptop")
+    assert card["sources"] == [{"name": "indoor_seq", "kind": "sequence", "stride": 8,
+                                "licence": "research only", "origin": "a test recording"}]
+    assert card["evaluations"] == {"dev": {"depth": {"abs_rel": 0.2}}}
+
+
+def test_a_file_over_the_size_budget_is_refused(bundle_model, training_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle_model, "SIZE_BUDGET_BYTES", 1000)
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "x", "--out", str(tmp_path / "big.pt")]) == 1
+    assert not (tmp_path / "big.pt").exists()
+
+
+def test_an_unreadable_checkpoint_is_an_error_not_a_traceback(bundle_model, tmp_path, capsys):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    assert bundle_model.main([str(tmp_path / "bad.pt"), "--hardware", "x", "--out", str(tmp_path / "o.pt")]) == 2
+    assert "bundle_model:" in capsys.readouterr().err
