@@ -114,3 +114,32 @@ def test_cli_attaches_strides_to_the_preceding_source():
     for bad in (["--stride", "2", "--video", "v.mp4"], ["--video", "v.mp4", "--stride", "0"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["--config", "light", "--out", "r", *bad])
+
+
+def test_init_from_starts_a_new_run_from_another_runs_weights(image_folder_and_recipe, tmp_path):
+    folder, recipe = image_folder_and_recipe
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["--config", str(recipe), "--images", str(folder), "--out", str(first), "--device", "cpu",
+                 "--max-steps", "2"]) == 0
+    source = load_checkpoint(first / "checkpoints" / "last.pt")
+    assert main(["--config", str(recipe), "--images", str(folder), "--out", str(second), "--device", "cpu",
+                 "--max-steps", "0", "--init-from", str(first / "checkpoints" / "last.pt")]) == 0
+    started = load_checkpoint(second / "checkpoints" / "last.pt")
+    assert started.training_state["step"] == 0
+    for name, value in source.model.state_dict().items():
+        assert (started.model.state_dict()[name] == value).all(), name
+
+
+def test_init_from_refuses_a_model_of_another_shape_and_resume_together(image_folder_and_recipe, tmp_path, capsys):
+    folder, recipe = image_folder_and_recipe
+    run = tmp_path / "run"
+    assert main(["--config", str(recipe), "--images", str(folder), "--out", str(run), "--device", "cpu",
+                 "--max-steps", "1"]) == 0
+    other_recipe = tmp_path / "other.yaml"
+    other_recipe.write_text(TINY_RECIPE.replace("input_width: 64", "input_width: 96"))
+    with pytest.raises(Exception, match="--init-from"):
+        main(["--config", str(other_recipe), "--images", str(folder), "--out", str(tmp_path / "o"), "--device",
+              "cpu", "--max-steps", "1", "--init-from", str(run / "checkpoints" / "last.pt")])
+    assert main(["--config", str(recipe), "--images", str(folder), "--out", str(run), "--device", "cpu",
+                 "--resume", "--init-from", str(run / "checkpoints" / "last.pt")]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """`depth_motion_train`: self-supervised training from bags, videos, image folders and sequence folders.
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
-                       [--sequence D] [--stride N] --out RUN_DIR [--resume] [--max-steps N]
+                       [--sequence D] [--stride N] --out RUN_DIR [--resume | --init-from CKPT]
+                       [--max-steps N]
 
 Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it and `--stride` (frame
 step of the training pairs, default the config's `data.stride`) to the source right before it. Multi-GPU or
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frame step of the preceding source's training pairs (default: data.stride)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start from these weights (e.g. the bundled model) with a fresh optimizer: fine-tuning")
     parser.add_argument("--max-steps", type=int, help="total steps of the run (overrides the config)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--cache-dir", help="where decoded frames are cached (default RUN_DIR/cache); "
@@ -79,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     config = load_train_config(args.config)
     if args.max_steps is not None:
         config = config.with_max_steps(args.max_steps)
+    if args.resume and args.init_from:
+        print("depth_motion_train: give --resume or --init-from, not both", file=sys.stderr)
+        return 2
     trainer = Trainer(config, args.sources, args.out, resume=args.resume, device=args.device,
-                      cache_dir=args.cache_dir)
+                      cache_dir=args.cache_dir, init_from=args.init_from)
     try:
         result = trainer.run()
     finally:

@@ -97,9 +97,12 @@ class Trainer:
     """Trains `config.model` on `sources`, writing everything under `run_dir` (rank 0 only)."""
 
     def __init__(self, config: TrainConfig, sources: list[SourceSpec], run_dir: str | Path, resume: bool = False,
-                 device: str = "auto", cache_dir: str | Path | None = None):
+                 device: str = "auto", cache_dir: str | Path | None = None, init_from: str | Path | None = None):
         if not sources:
             raise ValueError("no training sources given")
+        if resume and init_from is not None:
+            raise ValueError("--resume continues this run's own last.pt; --init-from starts a new run from "
+                             "other weights: give one of them")
         self.config = config
         self.sources = sources
         self.run_dir = Path(run_dir)
@@ -133,6 +136,8 @@ class Trainer:
         torch.manual_seed(config.run.seed + 1 + self.context.rank)  # layer-norm noise differs per rank
         if resume:
             self._resume()
+        elif init_from is not None:
+            self._init_weights(Path(init_from))
         self.writer = None
 
     # ----------------------------------------------------------------------------------------- set-up
@@ -151,6 +156,16 @@ class Trainer:
         if self.config.intrinsics == "given" and missing:
             raise ValueError(f"intrinsics: given, but these sources have no camera intrinsics: {missing}; "
                              f"use 'auto' or 'learned'")
+
+    def _init_weights(self, path: Path) -> None:
+        """Start from another checkpoint's weights (e.g. the bundled model) with a fresh optimizer at step 0:
+        fine-tuning on a robot's own recordings, or carrying a model from one session's run into the next."""
+        loaded = load_checkpoint(path, map_location="cpu")
+        if loaded.config != self.config.model:
+            raise CheckpointError(f"--init-from {path} holds model {loaded.config}, but the config asks for "
+                                  f"{self.config.model}; copy its 'model' section into the recipe")
+        self.model.load_state_dict(loaded.model.state_dict())
+        LOG.info("initialised the weights from %s (step %s there)", path, loaded.metadata.get("step", "?"))
 
     def _resume(self) -> None:
         path = self.checkpoint_dir / LAST
