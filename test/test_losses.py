@@ -198,21 +198,38 @@ def _column_stripes() -> torch.Tensor:
     return rgb
 
 
-def test_auto_mask_drops_pixels_the_warp_does_not_explain_better_than_no_warp():
+def test_auto_mask_charges_pixels_the_warp_does_not_explain_their_unwarped_error():
     rgb1 = _column_stripes()
     no_motion = losses.transform_depth_map(torch.ones(1, 1, H, W), torch.zeros(1, 3), torch.zeros(1, 3),
                                            torch.zeros(1, 3, H, W), _intrinsics(1))
     far = torch.full((1, 1, H, W), 2.0)
-    # A brightness change with no motion: the identity warp is exactly as good as no warp -> all masked.
+    # A brightness change with no motion: the identity warp is no better than no warp, so every pixel
+    # (the border ones the warp cannot use included) costs its unwarped error, 0.1, and never zero.
     brighter = rgb1 + 0.1
     official = losses.rgbd_consistency(no_motion, rgb1, far, brighter)
     masked = losses.rgbd_consistency(no_motion, rgb1, far, brighter, losses.LossOptions(auto_mask=True))
     assert official["rgb_error"].item() == pytest.approx(0.1 * (H - 1) * (W - 1) / (H * W), rel=1e-5)
-    assert masked["rgb_error"].item() == 0.0
-    assert masked["ssim_error"].item() == 0.0
+    assert masked["rgb_error"].item() == pytest.approx(0.1, rel=1e-5)
+    # SSIM without luminance (c1 = inf) does not see a uniform brightness change.
+    assert masked["ssim_error"].item() == pytest.approx(0.0, abs=1e-6)
 
 
-def test_auto_mask_keeps_pixels_the_warp_explains():
+def test_auto_mask_gives_no_reward_for_pushing_pixels_out_of_view():
+    # The warp that moves every pixel out of the image must cost exactly what no warp costs: a loss that
+    # dropped those pixels (the earlier version) rewarded it with zero.
+    rgb1 = _column_stripes()
+    rgb2 = torch.roll(rgb1, shifts=-1, dims=3)
+    away = losses.transform_depth_map(torch.ones(1, 1, H, W), torch.zeros(1, 3), torch.tensor([[-100.0, 0.0, 0.0]]),
+                                      torch.zeros(1, 3, H, W), _intrinsics(1))
+    assert not away.valid.any()
+    out = losses.rgbd_consistency(away, rgb1, torch.full((1, 1, H, W), 2.0), rgb2, losses.LossOptions(auto_mask=True))
+    unwarped_ssim, _ = losses.weighted_ssim(rgb2, rgb1, torch.ones(1, 1, H, W))
+    assert out["rgb_error"].item() == pytest.approx((rgb2 - rgb1).abs().mean().item(), rel=1e-6)
+    assert out["ssim_error"].item() == pytest.approx(unwarped_ssim.mean().item(), rel=1e-6)
+    assert out["rgb_error"].item() > 0.1
+
+
+def test_auto_mask_uses_the_warp_where_it_explains_the_pixel():
     # Camera 0.1 right at depth 1, f = 10: frame-1 pixel x appears at x - 1 in frame 2.
     rgb1 = _column_stripes()
     rgb2 = torch.roll(rgb1, shifts=-1, dims=3) + 0.02  # shifted scene, slightly brighter
@@ -220,9 +237,13 @@ def test_auto_mask_keeps_pixels_the_warp_explains():
                                        torch.zeros(1, 3, H, W), _intrinsics(1))
     out = losses.rgbd_consistency(moved, rgb1, torch.full((1, 1, H, W), 2.0), rgb2,
                                   losses.LossOptions(auto_mask=True))
-    # Valid: columns 1..W-1 (column 0 lands outside) and rows 0..H-2; residual error 0.02 there, while
-    # the unwarped stripes differ by 0.6 +- 0.02.
-    assert out["rgb_error"].item() == pytest.approx(0.02 * (H - 1) * (W - 1) / (H * W), rel=1e-4)
+    # Usable: columns 1..W-1 (column 0 lands outside) and rows 0..H-2, residual error 0.02 there; the
+    # other pixels cost their unwarped error (the stripes differ by 0.6 +- 0.02).
+    usable = moved.valid.unsqueeze(1).float()
+    unwarped = (rgb2 - rgb1).abs()
+    expected = (usable * 0.02 + (1 - usable) * unwarped).mean().item()
+    assert out["rgb_error"].item() == pytest.approx(expected, rel=1e-4)
+    assert out["rgb_error"].item() < unwarped.mean().item() / 3
 
 
 def test_default_loss_options_are_the_official_masking():

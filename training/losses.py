@@ -77,10 +77,14 @@ class LossOptions:
     leave the loss; nothing pulls it back (the target depth has no gradient), which grows isolated far
     spikes. False counts every in-bounds pixel (Monodepth2 with one source frame).
 
-    ``auto_mask`` (Monodepth2, Godard et al. 2019): a pixel also counts only where the warped partner
-    matches it better than the unwarped partner does (L1 over channels), which drops pixels that do not
-    move between the frames (static camera, objects moving with it, texture-less areas) and so would
-    teach "infinitely far".
+    ``auto_mask`` (Monodepth2, Godard et al. 2019): every pixel costs the SMALLER of its warped and its
+    unwarped photometric error (the choice made on L1 over channels, for L1 and SSIM alike, SSIM then
+    unweighted as in Monodepth2). Pixels that do not move between the frames (static camera, objects
+    moving with the camera, texture-less areas) then teach nothing, instead of "infinitely far". A pixel
+    the warp cannot use (out of bounds, or behind frame 2's surface with ``occlusion_aware``) costs its
+    unwarped error, never zero: a loss that drops such pixels rewards warps that push pixels out of view
+    or make them worse than no warp, and from scratch the motion network learns exactly that (a
+    constant, input-independent motion; docs/model-experiments.md).
     """
 
     occlusion_aware: bool = True
@@ -191,20 +195,16 @@ def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb
     valid = moved.valid.to(rgb1.dtype)
     closer = (moved.valid & (moved.depth < depth2_resampled)).to(rgb1.dtype)  # [B, H, W]
     photometric_mask = closer if options.occlusion_aware else valid
-    if options.auto_mask:
-        warped_error = (rgb2_resampled - rgb1).abs().mean(dim=1)
-        unwarped_error = (rgb2 - rgb1).abs().mean(dim=1)
-        photometric_mask = photometric_mask * (warped_error + AUTO_MASK_MARGIN < unwarped_error).to(rgb1.dtype).detach()
     depth_gap = depth2_resampled - moved.depth
     depth_error = (depth_gap.abs() * closer).mean()
+    if options.auto_mask:
+        return _auto_masked_consistency(rgb1, rgb2, rgb2_resampled, photometric_mask, closer, depth_error)
     rgb_error = ((rgb2_resampled - rgb1).abs() * photometric_mask.unsqueeze(1)).mean()
 
     # SSIM is demanded only between surfaces that are near each other in both frames: the weight peaks
     # at 1 where the depth gap is small compared with its (masked) second moment over the frame.
     second_moment = _weighted_average(depth_gap.square(), closer) + DEPTH_PROXIMITY_EPSILON
     proximity = second_moment / (depth_gap.square() + second_moment) * valid
-    if options.auto_mask:
-        proximity = proximity * photometric_mask
     # Without the stop-gradient training does not start: the network would push depths apart
     # instead of seeking RGB consistency (official code comment).
     proximity = proximity.detach().unsqueeze(1)
@@ -216,6 +216,24 @@ def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb
         "frame1_closer_to_camera": closer,
         "rgb2_resampled": rgb2_resampled,
     }
+
+
+def _auto_masked_consistency(rgb1: Tensor, rgb2: Tensor, rgb2_resampled: Tensor, usable: Tensor,
+                             closer: Tensor, depth_error: Tensor) -> dict[str, Tensor]:
+    """Photometric terms with Monodepth2's auto-mask (see `LossOptions`): per pixel the warped error where
+    the warp is usable and beats no warp, else the unwarped error (a constant: no gradient)."""
+    warped_l1 = (rgb2_resampled - rgb1).abs()
+    unwarped_l1 = (rgb2 - rgb1).abs()
+    use_warp = (usable * (warped_l1.mean(dim=1) + AUTO_MASK_MARGIN < unwarped_l1.mean(dim=1)).to(rgb1.dtype))
+    use_warp = use_warp.detach().unsqueeze(1)  # [B, 1, H, W]
+    rgb_error = (use_warp * warped_l1 + (1 - use_warp) * unwarped_l1).mean()
+    ones = torch.ones_like(use_warp)
+    warped_ssim, _ = weighted_ssim(rgb2_resampled, rgb1, ones)
+    unwarped_ssim, _ = weighted_ssim(rgb2, rgb1, ones)
+    inner = use_warp[:, :, 1:-1, 1:-1]  # the SSIM maps cover the 3x3 windows' centres
+    ssim_error = (inner * warped_ssim + (1 - inner) * unwarped_ssim).mean()
+    return {"depth_error": depth_error, "rgb_error": rgb_error, "ssim_error": ssim_error,
+            "frame1_closer_to_camera": closer, "rgb2_resampled": rgb2_resampled}
 
 
 def motion_cycle_consistency(moved: TransformedPixels, mask: Tensor, rotation1: Tensor, translation1: Tensor,
