@@ -7,9 +7,10 @@ numpy memmap. Later epochs (and resumed runs) only slice that memmap. Resizing i
 whole frame, exactly as `DepthMotionPredictor.prepare` feeds frames at inference, so training and
 inference see the same geometry; the intrinsics are rescaled accordingly.
 
-Pairs are (i, i + stride) within one source; the stride may differ per source (`SourceSpec.stride`). Pairs whose mean absolute RGB difference is below a
-threshold are dropped (the official `duplicates_filter_threshold`, 0.01 on [0, 1] images): a robot
-standing still gives no parallax and only teaches the network that everything is static.
+Pairs are (i, i + stride) within one source; the stride may differ per source (`SourceSpec.stride`).
+Pairs whose mean absolute RGB difference is below a threshold are dropped (the official
+`duplicates_filter_threshold`, 0.01 on [0, 1] images): a robot standing still gives no parallax and
+only teaches the network that everything is static.
 
 The split is by time: the last `val_fraction` of each source's frames is held out for validation and
 no training pair reaches into it. With 0.2 this is frames 800-999 of 7scenes_redkitchen and 641-800 of
