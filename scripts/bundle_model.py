@@ -8,7 +8,7 @@ Why a separate step: a training checkpoint carries the optimizer state (three ti
 no record of how good the model is. The bundled file keeps only the weights, the configuration and a
 model card in its metadata: the training sources with their licences (read from each sequence's
 `meta.yaml` when it is reachable), the recipe, steps, wall time and hardware, and the evaluation JSON
-files written by `depth_motion_eval --json`. The README's model card is written from the same figures.
+files written by `depth_motion_eval --json`; write the README's model card from the same figures.
 The file must stay under the package's 30 MB budget, which is checked here.
 """
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_config": meta.get("training_config"),
         "train_pairs": meta.get("train_pairs"),
         "sources": [_source_card(s) for s in sources],
-        "held_out": "the last 20% of every source's frames (validation_fraction 0.2), never trained on",
+        "held_out_fraction": (meta.get("training_config") or {}).get("data", {}).get("val_fraction"),
         "evaluations": evaluations,
     }
     save_checkpoint(args.out, loaded.model, {"model_card": card}, training_state=None)
