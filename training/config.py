@@ -21,6 +21,9 @@ from depth_motion_ros.training.losses import LossOptions, LossWeights
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 INTRINSICS_MODES = ("given", "learned", "auto")
+#: "predicted" (official): the motion network sees both orders of every pair. "inverted": only the
+#: temporal order; the reverse motion is derived (training/motion_inversion.py).
+REVERSE_MOTION_MODES = ("predicted", "inverted")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ class GuardConfig:
 class TrainConfig:
     model: ModelConfig
     intrinsics: str = "auto"
+    reverse_motion: str = "predicted"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -98,6 +102,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.intrinsics not in INTRINSICS_MODES:
             raise ValueError(f"intrinsics must be one of {INTRINSICS_MODES}, got {self.intrinsics!r}")
+        if self.reverse_motion not in REVERSE_MOTION_MODES:
+            raise ValueError(f"reverse_motion must be one of {REVERSE_MOTION_MODES}, got {self.reverse_motion!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -167,7 +173,7 @@ def _model_config(section: Any) -> ModelConfig:
 def config_from_dict(content: dict) -> TrainConfig:
     """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
     content = dict(content)
-    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics"}
+    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}")
     model_section = content.pop("model", None)
@@ -175,7 +181,8 @@ def config_from_dict(content: dict) -> TrainConfig:
         raise ValueError("the config needs a 'model' section (e.g. 'model: {preset: light}')")
     model = _model_config(model_section)
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
-    return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"), **sections)
+    return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
+                       reverse_motion=content.get("reverse_motion", "predicted"), **sections)
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:

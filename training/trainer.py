@@ -31,6 +31,7 @@ from depth_motion_ros.training.data import (FrameCache, PairDataset, PairIndex, 
                                             cache_size_for, epoch_batches, open_or_build_cache)
 from depth_motion_ros.training.guards import failure_indicators, failure_warnings
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
+from depth_motion_ros.training.motion_inversion import with_inverted_reverse
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.summaries import training_images
 
@@ -57,16 +58,21 @@ class TrainingForward(nn.Module):
     ``[frames2; frames1]`` (as the official code stacks them).
     """
 
-    def __init__(self, model: DepthMotionModel):
+    def __init__(self, model: DepthMotionModel, both_orders: bool = True):
         super().__init__()
         self.model = model
+        self.both_orders = both_orders
 
     def forward(self, rgb1: Tensor, rgb2: Tensor) -> tuple[Tensor, Tensor, MotionOutput]:
+        """Depth [2B] of ``[frames1; frames2]``, its partner, and the motion: [2B] when the network sees
+        both orders, else [B] for 1 -> 2 only (the caller derives the reverse, `with_inverted_reverse`)."""
         rgb = torch.cat([rgb1, rgb2], dim=0)
         depth = self.model.depth(rgb)
         partner_depth = _swap_halves(depth)
-        motion = self.model.motion(rgb, depth, _swap_halves(rgb), partner_depth)
-        return depth, partner_depth, motion
+        if self.both_orders:
+            return depth, partner_depth, self.model.motion(rgb, depth, _swap_halves(rgb), partner_depth)
+        depth1, depth2 = depth.chunk(2, dim=0)
+        return depth, partner_depth, self.model.motion(rgb1, depth1, rgb2, depth2)
 
 
 @dataclass
@@ -128,7 +134,7 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)  # identical initial weights on every rank
         self.model = DepthMotionModel(config.model).to(self.device)
-        self.forward_module: nn.Module = TrainingForward(self.model)
+        self.forward_module: nn.Module = TrainingForward(self.model, self._both_orders)
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(
                 self.forward_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
@@ -193,6 +199,11 @@ class Trainer:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
         LOG.info("resumed from %s at step %d", path, self.state.step)
 
+    @property
+    def _both_orders(self) -> bool:
+        """Whether the motion network sees both orders of a pair (official) or only the temporal one."""
+        return self.config.reverse_motion == "predicted"
+
     # ------------------------------------------------------------------------------------------- step
     def _intrinsics(self, batch: dict[str, Tensor], learned: Tensor) -> Tensor:
         """[2B, 3, 3] intrinsics for the direction-stacked batch, per the configured mode.
@@ -223,6 +234,10 @@ class Trainer:
         rgb2 = batch["rgb2"].to(self.device, non_blocking=True)
         with self._autocast():
             depth, partner_depth, motion = module(rgb1, rgb2)
+        if not self._both_orders:
+            forward_intrinsics = self._intrinsics(batch, torch.cat([motion.intrinsics, motion.intrinsics]))
+            motion = with_inverted_reverse(motion, partner_depth[: len(rgb1)].float(),
+                                           forward_intrinsics[: len(rgb1)])
         burnin = self.config.schedule.motion_field_burnin_steps
         residual = motion.residual_translation * motion_field_scale(step, burnin)
         rgb = torch.cat([rgb1, rgb2], dim=0)
@@ -266,7 +281,7 @@ class Trainer:
         dataset = PairDataset(self.caches, PairIndex(rows), self.config.model.input_size, None, with_depth=True)
         loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.optim.batch_size, shuffle=False,
                                              num_workers=0, generator=torch.Generator())
-        forward = TrainingForward(self.model)
+        forward = TrainingForward(self.model, self._both_orders)
         self.model.eval()
         set_layer_norm_noise(self.model, 0.0)
         sums: dict[str, float] = {}
