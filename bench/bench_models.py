@@ -1,6 +1,7 @@
 """Speed, size and compute of the light and paper models on this machine, per inference backend.
 
-For each preset at its default input size: parameter counts, GFLOPs per call (counted by
+For each preset at its default input size (and, with --checkpoint, a trained model such as the bundled
+one at its own input size): parameter counts, GFLOPs per call (counted by
 torch.utils.flop_counter, multiply-add = 2 FLOPs), and milliseconds (median and best over interleaved
 rounds) for depth on one frame, motion on one pair, and the node's per-frame step (prepare a camera frame +
 depth of the new frame + motion against the previous frame, whose depth is cached). The machine's peak
@@ -8,6 +9,7 @@ float32 rate is measured in the same run with a large matrix multiply, and each 
 the fraction of that peak it achieves. Untrained weights: speed does not depend on their values.
 
     .venv/bin/python bench/bench_models.py [--runs 8] [--presets light paper] [--json out.json]
+    .venv/bin/python bench/bench_models.py --presets light --checkpoint models/default_light.pt
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import DepthMotionModel
@@ -86,12 +89,16 @@ def synchronised(function: Callable[[], object], device: torch.device) -> Callab
     return run
 
 
-def preset_cases(name: str, device: torch.device, onnx_dir: Path) -> tuple[dict, dict[str, Callable[[], object]]]:
-    """Sizes and FLOPs of a preset, and the timed calls of each backend keyed 'preset/backend/what'."""
-    config = PRESETS[name]
+def preset_model(name: str) -> DepthMotionModel:
     torch.manual_seed(0)
-    model = DepthMotionModel(config).eval()
-    height, width = config.input_size
+    return DepthMotionModel(PRESETS[name]).eval()
+
+
+def model_cases(name: str, model: DepthMotionModel, device: torch.device,
+                onnx_dir: Path) -> tuple[dict, dict[str, Callable[[], object]]]:
+    """Sizes and FLOPs of a model, and the timed calls of each backend keyed 'name/backend/what'."""
+    model = model.eval()
+    height, width = model.config.input_size
     rgb1, rgb2 = torch.rand(2, 1, 3, height, width)
     depth1, depth2 = model.depth(rgb1).detach(), model.depth(rgb2).detach()
     info = {"input": f"{height}x{width}",
@@ -124,15 +131,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8, help="interleaved rounds (4 timed calls each)")
     parser.add_argument("--presets", nargs="+", default=["light", "paper"], choices=sorted(PRESETS))
+    parser.add_argument("--checkpoint", type=Path,
+                        help="also time this trained model (e.g. models/default_light.pt) at its input size")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     device = torch.device(args.device)
     infos, cases = {}, {}
     with tempfile.TemporaryDirectory() as onnx_dir:
-        for name in args.presets:
-            infos[name], preset_calls = preset_cases(name, device, Path(onnx_dir))
-            cases.update(preset_calls)
+        models = {name: preset_model(name) for name in args.presets}
+        if args.checkpoint is not None:
+            models[args.checkpoint.stem] = load_checkpoint(args.checkpoint).model
+        for name, model in models.items():
+            infos[name], calls = model_cases(name, model, device, Path(onnx_dir))
+            cases.update(calls)
         # Peak before and after the timings; the larger one is the machine's (least disturbed) peak.
         peak_before = peak_gflops(device)
         times = interleaved_ms(cases, args.runs)
@@ -145,15 +157,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     backends = sorted({key.split("/")[1] for key in cases}, key=["torch", "onnx"].index)
-    for name in args.presets:
-        info = infos[name]
+    for name, info in infos.items():
         for backend in backends:
             stats = {what: (statistics.median(times[f"{name}/{backend}/{what}"]),
                             min(times[f"{name}/{backend}/{what}"])) for what in ("depth", "motion", "step")}
             both = [stats["depth"][i] + stats["motion"][i] for i in (0, 1)]
             gflops = info["gflops_depth"] + info["gflops_motion"]
             percent = [100 * gflops / (ms / 1e3) / peak for ms in both]
-            rows.append({"preset": name, "backend": backend, **info, "peak_gflops": peak,
+            rows.append({"model": name, "backend": backend, **info, "peak_gflops": peak,
                          **{f"ms_{what}_median": v[0] for what, v in stats.items()},
                          **{f"ms_{what}_best": v[1] for what, v in stats.items()},
                          "percent_of_peak_median": percent[0], "percent_of_peak_best": percent[1]})

@@ -13,7 +13,7 @@ from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training import losses, trainer as trainer_module
-from depth_motion_ros.training.config import (ScheduleConfig, config_from_dict, load_train_config,
+from depth_motion_ros.training.config import (CONFIG_DIR, ScheduleConfig, config_from_dict, load_train_config,
                                               read_config_mapping)
 from depth_motion_ros.training.data import FrameCache, SourceSpec, cache_size_for
 from depth_motion_ros.training.guards import FailureIndicators, failure_indicators, failure_warnings
@@ -196,6 +196,15 @@ def test_configs_validate_and_inherit():
         config_from_dict(content)
     with pytest.raises(ValueError, match="not found"):
         load_train_config("no_such_recipe")
+
+
+def test_every_built_in_recipe_validates():
+    names = sorted(path.stem for path in CONFIG_DIR.glob("*.yaml"))
+    assert {"light", "paper", "light_real"} <= set(names)
+    for name in names:
+        assert load_train_config(name).model.name in ("light", "paper"), name
+    real = load_train_config("light_real")
+    assert real.reverse_motion == "inverted" and real.model.input_size == (96, 160)
 
 
 def test_learning_rate_step_decay_is_a_function_of_the_step_and_off_by_default():
