@@ -113,7 +113,8 @@ class TrainConfig:
 
 
 _SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "loss": LossOptions,
-             "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig, "guards": GuardConfig}
+             "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig,
+             "guards": GuardConfig}
 
 
 def _merge(base: dict, override: dict) -> dict:
