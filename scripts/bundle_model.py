@@ -8,7 +8,8 @@ Why a separate step: a training checkpoint carries the optimizer state (three ti
 no record of how good the model is. The bundled file keeps only the weights, the configuration and a
 model card in its metadata: the training sources with their licences (read from each sequence's
 `meta.yaml` when it is reachable), the recipe, steps, wall time and hardware, and the evaluation JSON
-files written by `depth_motion_eval --json`; write the README's model card from the same figures.
+files written by `depth_motion_eval --json`; write the README's model card from the same figures. A
+model trained in stages (`--init-from`) gets one card entry per stage, and its steps and time are the sums.
 The file must stay under the package's 30 MB budget, which is checked here.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from depth_motion_ros.training.trainer import lineage_record
 
 SIZE_BUDGET_BYTES = 30 * 1024 * 1024
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "default_light.pt"
@@ -41,6 +43,28 @@ def _source_card(source: dict) -> dict:
     return card
 
 
+def _stage_card(meta: dict, strides: list | None = None) -> dict:
+    """Steps, time, recipe and sources of one training stage (one run, before any --init-from chain)."""
+    sources = [dict(s) for s in meta.get("sources") or []]
+    if strides is not None:
+        for source, stride in zip(sources, strides, strict=True):
+            source["stride"] = stride
+    return {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
+            "training_config": meta.get("training_config"), "sources": [_source_card(s) for s in sources]}
+
+
+def _stages(meta: dict, initialised_from: str | None, strides: list | None) -> list[dict]:
+    """Every stage that trained these weights, oldest first: the --init-from chain, then this run."""
+    record = meta.get("initialised_from")
+    if record is None and initialised_from is not None:
+        record = lineage_record(Path(initialised_from), load_checkpoint(initialised_from).metadata)
+    chain = []
+    while record:
+        chain.append(_stage_card(record))
+        record = record.get("initialised_from")
+    return chain[::-1] + [_stage_card(meta, strides)]
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="training checkpoint (last.pt or a snapshot of it)")
@@ -49,6 +73,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--hardware", required=True, help="where it was trained, in words")
     parser.add_argument("--strides", help="JSON list of per-source strides, for checkpoints written before "
                                           "the trainer recorded them")
+    parser.add_argument("--initialised-from", metavar="CHECKPOINT",
+                        help="the checkpoint this run was started from with --init-from, for checkpoints written "
+                             "before the trainer recorded it (its own lineage is followed from there)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output file (default {DEFAULT_OUT})")
     return parser.parse_args(argv)
 
@@ -61,23 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bundle_model: {error}", file=sys.stderr)
         return 2
     meta = loaded.metadata
-    sources = [dict(s) for s in meta.get("sources", [])]
-    if args.strides:
-        for source, stride in zip(sources, json.loads(args.strides), strict=True):
-            source["stride"] = stride
+    stages = _stages(meta, args.initialised_from, json.loads(args.strides) if args.strides else None)
     evaluations = {}
     for item in args.eval:
         name, _, path = item.partition("=")
         evaluations[name] = json.loads(Path(path).read_text(encoding="utf-8"))
     card = {
         "model": loaded.config.to_dict(),
-        "steps": meta.get("step"),
-        "train_seconds": meta.get("train_seconds"),
+        "steps": sum(stage["steps"] or 0 for stage in stages),
+        "train_seconds": round(sum(stage["train_seconds"] or 0.0 for stage in stages), 1),
         "hardware": args.hardware,
         "device": meta.get("device"),
         "training_config": meta.get("training_config"),
         "train_pairs": meta.get("train_pairs"),
-        "sources": [_source_card(s) for s in sources],
+        "sources": stages[-1]["sources"],
+        "stages": stages,
         "held_out_fraction": (meta.get("training_config") or {}).get("data", {}).get("val_fraction"),
         "evaluations": evaluations,
     }
@@ -88,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bundle_model: {size} bytes exceeds the {SIZE_BUDGET_BYTES}-byte budget (file removed)",
               file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {size / 1e6:.1f} MB, step {card['steps']}, {len(sources)} sources")
+    print(f"wrote {args.out}: {size / 1e6:.1f} MB, {card['steps']} steps in {len(stages)} stage(s), "
+          f"{len(card['sources'])} sources in the last")
     return 0
 
 

@@ -66,3 +66,26 @@ def test_an_unreadable_checkpoint_is_an_error_not_a_traceback(bundle_model, tmp_
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     assert bundle_model.main([str(tmp_path / "bad.pt"), "--hardware", "x", "--out", str(tmp_path / "o.pt")]) == 2
     assert "bundle_model:" in capsys.readouterr().err
+
+
+def test_a_model_trained_in_stages_sums_them_and_lists_each(bundle_model, training_checkpoint, tmp_path):
+    """A fine-tuned run (--init-from) records its start; the card lists both stages and sums steps and time."""
+    first = load_checkpoint(training_checkpoint)
+    second = tmp_path / "second.pt"
+    save_checkpoint(second, first.model, {"step": 100, "train_seconds": 4.0, "device": "cpu", "sources": [],
+                                          "initialised_from": {"path": str(training_checkpoint),
+                                                               **{k: first.metadata.get(k) for k in
+                                                                  ("step", "train_seconds", "sources", "device")},
+                                                               "initialised_from": None}})
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(second), "--hardware", "a laptop", "--out", str(out)]) == 0
+    card = load_checkpoint(out).metadata["model_card"]
+    assert (card["steps"], card["train_seconds"]) == (1334, 60.0)
+    assert [stage["steps"] for stage in card["stages"]] == [1234, 100]
+    assert card["stages"][0]["sources"][0]["licence"] == "research only"
+    # Checkpoints written before the trainer recorded the start: given on the command line instead.
+    third = tmp_path / "third.pt"
+    save_checkpoint(third, first.model, {"step": 10, "train_seconds": 1.0, "sources": []})
+    assert bundle_model.main([str(third), "--hardware", "a laptop", "--out", str(out),
+                              "--initialised-from", str(second)]) == 0
+    assert [stage["steps"] for stage in load_checkpoint(out).metadata["model_card"]["stages"]] == [1234, 100, 10]

@@ -128,6 +128,13 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(image_folder_and_r
     assert started.training_state["step"] == 0
     for name, value in source.model.state_dict().items():
         assert (started.model.state_dict()[name] == value).all(), name
+    lineage = started.metadata["initialised_from"]
+    assert lineage["path"] == str(first / "checkpoints" / "last.pt") and lineage["step"] == 2
+    assert lineage["sources"] == source.metadata["sources"] and lineage["initialised_from"] is None
+    # The record survives --resume: a model card can still sum the whole chain.
+    assert main(["--config", str(recipe), "--images", str(folder), "--out", str(second), "--device", "cpu",
+                 "--max-steps", "1", "--resume"]) == 0
+    assert load_checkpoint(second / "checkpoints" / "last.pt").metadata["initialised_from"] == lineage
 
 
 def test_init_from_refuses_a_model_of_another_shape_and_resume_together(image_folder_and_recipe, tmp_path, capsys):

@@ -50,6 +50,13 @@ def _swap_halves(t: Tensor) -> Tensor:
     return torch.cat([second, first], dim=0)
 
 
+def lineage_record(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """How the weights a run starts from were trained: the steps, time, recipe and sources of that checkpoint
+    and, recursively, of whatever it was itself initialised from. A model card sums the whole chain."""
+    keep = ("step", "train_seconds", "training_config", "sources", "device", "initialised_from")
+    return {"path": str(path), **{key: metadata.get(key) for key in keep}}
+
+
 class TrainingForward(nn.Module):
     """Depth of both frames and the motion in both directions in ONE forward call.
 
@@ -116,6 +123,8 @@ class Trainer:
         self.context = distributed.init_distributed(device)
         self.device = self.context.device
         self.state = TrainingState()
+        #: What `--init-from` started this run from (`lineage_record`), carried into every checkpoint.
+        self.initialised_from: dict[str, Any] | None = None
         self._stop_requested = False
         self._last_warning_step: dict[str, int] = {}
         if config.run.threads > 0:
@@ -171,6 +180,7 @@ class Trainer:
             raise CheckpointError(f"--init-from {path} holds model {loaded.config}, but the config asks for "
                                   f"{self.config.model}; copy its 'model' section into the recipe")
         self.model.load_state_dict(loaded.model.state_dict())
+        self.initialised_from = lineage_record(path, loaded.metadata)
         LOG.info("initialised the weights from %s (step %s there)", path, loaded.metadata.get("step", "?"))
 
     def _resume(self) -> None:
@@ -184,6 +194,7 @@ class Trainer:
         if loaded.training_state is None:
             raise CheckpointError(f"{path} has no training state to resume from")
         self.model.load_state_dict(loaded.model.state_dict())
+        self.initialised_from = loaded.metadata.get("initialised_from")
         saved = loaded.training_state
         self.optimizer.load_state_dict(saved["optimizer"])
         for name in ("step", "epoch", "batch_in_epoch", "skipped_nonfinite"):
@@ -337,6 +348,7 @@ class Trainer:
             "validation": dict(self.state.last_validation),
             "world_size": self.context.world_size,
             "device": str(self.device),
+            "initialised_from": self.initialised_from,
         }
 
     def _training_state(self) -> dict[str, Any]:
