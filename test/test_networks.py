@@ -57,6 +57,19 @@ def test_motion_output_scales_and_their_floor():
     assert torch.allclose(doubled.residual_translation, 0.1 * out.residual_translation)
 
 
+def test_a_scale_below_its_floor_still_gets_a_gradient():
+    """As the official constraint (a projection after each update), not a clamp that kills the gradient:
+    a scale that momentum pushed under the floor must be able to climb back."""
+    net = MotionNet(width_multiplier=0.125, auto_mask=False)
+    with torch.no_grad():
+        net.rotation_scale.fill_(-0.0014)
+        net.translation_scale.fill_(-0.0014)
+    out = net(torch.rand(1, 8, 64, 64))
+    (out.rotation.sum() + out.translation.sum()).backward()
+    assert net.rotation_scale.grad is not None and net.rotation_scale.grad.abs() > 0
+    assert net.translation_scale.grad is not None and net.translation_scale.grad.abs() > 0
+
+
 def test_auto_mask_keeps_only_above_mean_motion():
     field = torch.zeros(2, 3, 4, 4)
     field[0, 0, 0, 0] = 1.0  # one moving pixel: mean magnitude is 1/16

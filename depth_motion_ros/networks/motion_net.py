@@ -30,6 +30,18 @@ class RawMotion(NamedTuple):
     residual_translation: Tensor  # [B, 3, H, W]
 
 
+def _floored(scale: Tensor) -> Tensor:
+    """``max(scale, SCALE_FLOOR)`` in value, with the gradient of ``scale`` itself (straight through).
+
+    The official scales are TensorFlow variables with a *constraint*: a projection onto ``>= floor`` after
+    each update, so the gradient always reaches them. A plain ``clamp_min`` in the forward pass instead
+    has zero gradient below the floor: once Adam's momentum carried a scale under it, the scale stayed
+    there for good (in the session-2 runs the rotation scale sat at -0.0014 from early on, and the
+    networks never learned rotation: docs/model-experiments.md, session 3).
+    """
+    return scale.clamp_min(SCALE_FLOOR).detach() + (scale - scale.detach())  # the value exactly, gradient 1
+
+
 def _init(conv: nn.Conv2d) -> nn.Conv2d:
     nn.init.xavier_uniform_(conv.weight)
     if conv.bias is not None:
@@ -94,8 +106,8 @@ class MotionNet(nn.Module):
         for block, level in zip(self.refinements, reversed(features)):
             field = block(field, level)
 
-        rotation_scale = self.rotation_scale.clamp_min(SCALE_FLOOR)
-        translation_scale = self.translation_scale.clamp_min(SCALE_FLOOR)
+        rotation_scale = _floored(self.rotation_scale)
+        translation_scale = _floored(self.translation_scale)
         rotation = background[:, :3, 0, 0] * rotation_scale
         translation = background[:, 3:, 0, 0] * translation_scale
         residual = field * translation_scale
