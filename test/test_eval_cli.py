@@ -40,6 +40,17 @@ def test_standing_still_reproduces_the_readme_snippet_ate(shared_data: Path, tmp
     assert result["depth"] == {}
 
 
+@pytest.mark.parametrize("sequence, start, end, ate", [("7scenes_redkitchen", "800", "1000", 0.0136),
+                                                       ("kitti_odometry_03", "641", "801", 0.0291)])
+def test_constant_forward_motion_is_the_odometry_prior_to_beat(shared_data: Path, tmp_path: Path, sequence: str,
+                                                               start: str, end: str, ate: float) -> None:
+    """Measured once with the evaluation's own snippet ATE (docs/model-experiments.md, session 3)."""
+    result = run_eval(tmp_path, "--baseline", "forward", "--sequence", str(shared_data / sequence),
+                      "--start", start, "--end", end)
+    assert round(result["snippet_ate"], 4) == ate
+    assert result["depth"] == {}
+
+
 def test_evaluate_predictions_scores_ground_truth_as_perfect() -> None:
     rng = np.random.default_rng(0)
     gt_depths = [rng.uniform(1, 5, size=(6, 8)) for _ in range(6)]

@@ -25,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", help="model checkpoint (.pt) to evaluate")
     what.add_argument("--baseline", choices=sorted(BASELINES),
-                      help="evaluate a trivial baseline instead: constant depth, ramp depth, or standing still")
+                      help="evaluate a trivial baseline instead: constant depth, ramp depth, standing still, or "
+                           "constant forward motion")
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--sequence", help="sequence folder (rgb/, depth/, poses.txt, meta.yaml)")
     data.add_argument("--bag", help="ROS 1 / ROS 2 bag with ground-truth depth and/or pose topics")
