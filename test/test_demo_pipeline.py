@@ -85,7 +85,7 @@ def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: 
     assert "abs rel" in printed and "ATE" in printed and "to beat" in printed and str(out) in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["depth_images"] == 5 and metrics["pose_frames"] == 5
-    assert set(metrics["baselines"]) == {"constant", "ramp", "still"}
+    assert set(metrics["baselines"]) == {"constant", "ramp", "still", "forward"}
 
 
 def test_demo_rejects_a_missing_input(tmp_path: Path, capsys) -> None:

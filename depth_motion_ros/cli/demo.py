@@ -186,8 +186,9 @@ def _baseline_line(baselines: dict[str, EvaluationReport]) -> str | None:
         depth = baselines[name].depth
         if depth:
             parts.append(f"{label} abs rel {depth['abs_rel']:.3f} / d<1.25 {depth['a1']:.3f}")
-    if baselines["still"].snippet_ate is not None:
-        parts.append(f"standing still snippet ATE {baselines['still'].snippet_ate:.3f} m")
+    for name, label in (("still", "standing still"), ("forward", "constant forward motion")):
+        if baselines[name].snippet_ate is not None:
+            parts.append(f"{label} snippet ATE {baselines[name].snippet_ate:.3f} m")
     return "to beat (same frames): " + "; ".join(parts) if parts else None
 
 
