@@ -3,8 +3,8 @@
 With no arguments: render a short synthetic street with moving cars (exact ground truth), play it as ROS 2
 messages to the real node, record every output into an MCAP bag, draw a summary picture, and print depth
 and trajectory errors against the ground truth. `--bag`, `--video`, `--images` or `--sequence` replace
-the generated scene. Until a trained default model is bundled, the demo first trains the light model
-briefly on its input (and says so); `--checkpoint` uses a model you have.
+the generated scene. The model is `--checkpoint`, else the bundled default; where neither exists (an install
+without `models/default_light.pt`) the demo first trains the light model briefly on its input and says so.
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _train_briefly(args: argparse.Namespace, out: Path, bag: Path, topic: str | 
     trainer finishes its current step on SIGINT and saves last.pt (exit code 130).
     """
     run = out / "training"
-    say(f"no trained default model is bundled yet (models/default_light.pt): training the light model on this "
+    say(f"no bundled default model found (models/default_light.pt): training the light model on this "
         f"input for {args.train_seconds:.0f} s first -> {run}. A model trained this briefly has learned "
         f"little; pass --checkpoint for a real one.")
     command = [sys.executable, "-m", "depth_motion_ros.training.train_cli", "--config", "light",
