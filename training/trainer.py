@@ -58,11 +58,13 @@ def lineage_record(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 class TrainingForward(nn.Module):
-    """Depth of both frames and the motion in both directions in ONE forward call.
+    """Depth of both frames and the motion in both directions (or, with ``reverse_motion: inverted``, the
+    forward one only) in ONE forward call.
 
-    DistributedDataParallel synchronises gradients only for what runs inside its forward, so the whole
-    computation the loss needs lives here. Batch layout: ``[frames1; frames2]`` and the partners
-    ``[frames2; frames1]`` (as the official code stacks them).
+    DistributedDataParallel synchronises gradients only for what runs inside its forward, so every
+    network evaluation the loss needs lives here; deriving the reverse motion has no parameters and
+    happens outside. Batch layout: ``[frames1; frames2]`` and the partners ``[frames2; frames1]`` (as the
+    official code stacks them).
     """
 
     def __init__(self, model: DepthMotionModel, both_orders: bool = True):
