@@ -47,7 +47,8 @@ def test_a_uniform_object_motion_reverses_to_its_rotated_opposite():
     translation = torch.tensor([[0.05, 0.0, 0.2]])
     r = torch.tensor([0.3, -0.1, 0.4])
     field = r[None, :, None, None].expand(1, 3, H, W).clone()
-    reverse = invert_residual_field(field, rotation, translation, torch.full((1, 1, H, W), 5.0), intrinsics())
+    reverse = invert_residual_field(field, *invert_rigid_motion(rotation, translation), torch.full((1, 1, H, W), 5.0),
+                                    intrinsics())
     expected = -(axis_angle_to_matrix(rotation)[0].T @ r)
     torch.testing.assert_close(reverse, expected[None, :, None, None].expand(1, 3, H, W), atol=1e-6, rtol=0)
 
@@ -59,8 +60,8 @@ def test_the_field_is_carried_to_where_the_object_is_in_frame_two():
     translation = torch.tensor([[-shift_px * depth / focal, 0.0, 0.0]])  # points move left: image shifts 3 px left
     field = torch.zeros(1, 3, H, W)
     field[0, 2, 5, 10] = 1.0  # an object at (x=10, y=5) in frame 1 moves 1 unit along z
-    reverse = invert_residual_field(field, torch.zeros(1, 3), translation, torch.full((1, 1, H, W), depth),
-                                    intrinsics())
+    reverse = invert_residual_field(field, *invert_rigid_motion(torch.zeros(1, 3), translation),
+                                    torch.full((1, 1, H, W), depth), intrinsics())
     assert reverse[0, 2, 5, 10 - shift_px] == pytest.approx(-1.0, abs=1e-5)
     assert reverse[0, 2].abs().sum() == pytest.approx(1.0, abs=1e-5)
 

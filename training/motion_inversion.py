@@ -30,19 +30,18 @@ def invert_rigid_motion(rotation: Tensor, translation: Tensor) -> tuple[Tensor, 
     return -rotation, inverse_translation
 
 
-def invert_residual_field(residual: Tensor, rotation: Tensor, translation: Tensor, depth2: Tensor,
+def invert_residual_field(residual: Tensor, inverse_rotation: Tensor, inverse_translation: Tensor, depth2: Tensor,
                           intrinsics: Tensor) -> Tensor:
     """Object-motion field [B, 3, H, W] on frame 1's grid -> the reverse field on frame 2's grid.
 
+    ``inverse_rotation``, ``inverse_translation`` are the rigid motion 2 -> 1 (`invert_rigid_motion`),
     ``depth2`` [B, 1, H, W] is frame 2's depth, ``intrinsics`` [B, 3, 3] the camera of both frames.
     """
-    inverse_rotation, inverse_translation = invert_rigid_motion(rotation, translation)
-    _, _, height, width = residual.shape
-    landing = transform_depth_map(depth2, inverse_rotation, inverse_translation,
-                                  residual.new_zeros(residual.shape[0], 3, height, width), intrinsics)
+    landing = transform_depth_map(depth2, inverse_rotation, inverse_translation, torch.zeros_like(residual),
+                                  intrinsics)
     carried = resample(residual, landing.x, landing.y)  # [B, 3, H, W] on frame 2's grid
-    rotation_transposed = axis_angle_to_matrix(rotation).transpose(1, 2)
-    return -torch.einsum("bij,bjhw->bihw", rotation_transposed, carried)
+    # R(-w) = R(w)^T: the rotation part of the inverse motion.
+    return -torch.einsum("bij,bjhw->bihw", axis_angle_to_matrix(inverse_rotation), carried)
 
 
 def with_inverted_reverse(forward: MotionOutput, depth2: Tensor, intrinsics: Tensor) -> MotionOutput:
@@ -54,7 +53,7 @@ def with_inverted_reverse(forward: MotionOutput, depth2: Tensor, intrinsics: Ten
     forward = MotionOutput(*(tensor.float() for tensor in forward))
     depth2, intrinsics = depth2.float(), intrinsics.float()
     inverse_rotation, inverse_translation = invert_rigid_motion(forward.rotation, forward.translation)
-    inverse_residual = invert_residual_field(forward.residual_translation, forward.rotation, forward.translation,
+    inverse_residual = invert_residual_field(forward.residual_translation, inverse_rotation, inverse_translation,
                                              depth2, intrinsics)
     return MotionOutput(torch.cat([forward.rotation, inverse_rotation]),
                         torch.cat([forward.translation, inverse_translation]),

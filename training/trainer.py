@@ -247,17 +247,16 @@ class Trainer:
         rgb2 = batch["rgb2"].to(self.device, non_blocking=True)
         with self._autocast():
             depth, partner_depth, motion = module(rgb1, rgb2)
+        learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
+        intrinsics = self._intrinsics(batch, learned)
         if not self._both_orders:
-            forward_intrinsics = self._intrinsics(batch, torch.cat([motion.intrinsics, motion.intrinsics]))
-            motion = with_inverted_reverse(motion, partner_depth[: len(rgb1)].float(),
-                                           forward_intrinsics[: len(rgb1)])
+            motion = with_inverted_reverse(motion, partner_depth[: len(rgb1)], intrinsics[: len(rgb1)])
         burnin = self.config.schedule.motion_field_burnin_steps
         residual = motion.residual_translation * motion_field_scale(step, burnin)
         rgb = torch.cat([rgb1, rgb2], dim=0)
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
-                             _swap_halves(residual), self._intrinsics(batch, motion.intrinsics),
-                             self.config.loss_weights, options=self.config.loss)
+                             _swap_halves(residual), intrinsics, self.config.loss_weights, options=self.config.loss)
         return out, rgb, depth, motion, residual
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
