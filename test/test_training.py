@@ -126,6 +126,22 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_run):
         assert torch.equal(a, b), name
 
 
+def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
+    config, spec, tmp = tiny_run
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, freeze_depth=True))
+    first_half = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
+    depth_before = {k: v.clone() for k, v in first_half.model.depth_net.state_dict().items()}
+    motion_before = {k: v.clone() for k, v in first_half.model.motion_net.state_dict().items()}
+    first_half.run()
+    second_half = Trainer(config, [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache")
+    assert second_half.run().step == 4
+    for name, value in second_half.model.depth_net.state_dict().items():
+        assert torch.equal(value, depth_before[name]), name
+    changed = [name for name, value in second_half.model.motion_net.state_dict().items()
+               if not torch.equal(value, motion_before[name])]
+    assert {"rotation_scale", "translation_scale", "encoder.0.weight", "background_motion.weight"} <= set(changed)
+
+
 def test_non_finite_loss_is_skipped_and_counted(tiny_run, monkeypatch):
     config, spec, tmp = tiny_run
     real = losses.compute_losses

@@ -35,6 +35,10 @@ class OptimConfig:
     #: (0: constant learning rate, the official recipe).
     lr_decay_step: int = 0
     lr_decay_factor: float = 0.1
+    #: Train the motion network only and keep the depth network's weights as loaded (`--init-from`): a
+    #: fresh motion network learns against a depth network that is already good, instead of dragging it
+    #: down while its own outputs are still noise (docs/model-experiments.md, session 4).
+    freeze_depth: bool = False
 
     def lr_at(self, step: int) -> float:
         """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""

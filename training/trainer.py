@@ -149,7 +149,10 @@ class Trainer:
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(
                 self.forward_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr)
+        if config.optim.freeze_depth:
+            self.model.depth_net.requires_grad_(False)
+        trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        self.optimizer = torch.optim.Adam(trained, lr=config.optim.lr)
         torch.manual_seed(config.run.seed + 1 + self.context.rank)  # layer-norm noise differs per rank
         if resume:
             self._resume()
