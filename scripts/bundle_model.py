@@ -49,20 +49,36 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
     if strides is not None:
         for source, stride in zip(sources, strides, strict=True):
             source["stride"] = stride
+    config = meta.get("training_config") or {}
+    networks = "motion" if (config.get("optim") or {}).get("freeze_depth") else "depth and motion"
     return {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
-            "training_config": meta.get("training_config"), "sources": [_source_card(s) for s in sources]}
+            "networks": networks, "training_config": config or None,
+            "sources": [_source_card(s) for s in sources]}
 
 
-def _stages(meta: dict, initialised_from: str | None, strides: list | None) -> list[dict]:
-    """Every stage that trained these weights, oldest first: the --init-from chain, then this run."""
+def _depth_stages(release: str) -> list[dict]:
+    """The stages of a bundled model whose depth network was kept and frozen while a new motion network was
+    trained: they trained this model's depth network only (their motion network was discarded)."""
+    stages = load_checkpoint(release).metadata["model_card"]["stages"]
+    return [{**stage, "networks": "depth (this stage's motion network was not kept)"} for stage in stages]
+
+
+def _stages(meta: dict, initialised_from: str | None, strides: list | None,
+            depth_from: str | None = None) -> list[dict]:
+    """Every stage that trained these weights, oldest first: the --init-from chain, then this run.
+
+    Links of the chain that trained nothing (0 steps, no sources: weights assembled from other files, as
+    for `--depth-from`) are left out."""
     record = meta.get("initialised_from")
     if record is None and initialised_from is not None:
         record = lineage_record(Path(initialised_from), load_checkpoint(initialised_from).metadata)
     chain = []
     while record:
-        chain.append(_stage_card(record))
+        if record.get("step") or record.get("sources"):
+            chain.append(_stage_card(record))
         record = record.get("initialised_from")
-    return chain[::-1] + [_stage_card(meta, strides)]
+    prior = _depth_stages(depth_from) if depth_from else []
+    return prior + chain[::-1] + [_stage_card(meta, strides)]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -76,6 +92,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--initialised-from", metavar="CHECKPOINT",
                         help="the checkpoint this run was started from with --init-from, for checkpoints written "
                              "before the trainer recorded it (its own lineage is followed from there)")
+    parser.add_argument("--depth-from", metavar="RELEASE",
+                        help="a bundled model whose depth network this run kept frozen (optim.freeze_depth) under "
+                             "a new motion network: its card's stages are listed first, as depth-only stages")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"output file (default {DEFAULT_OUT})")
     return parser.parse_args(argv)
 
@@ -88,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bundle_model: {error}", file=sys.stderr)
         return 2
     meta = loaded.metadata
-    stages = _stages(meta, args.initialised_from, json.loads(args.strides) if args.strides else None)
+    stages = _stages(meta, args.initialised_from, json.loads(args.strides) if args.strides else None,
+                     args.depth_from)
     evaluations = {}
     for item in args.eval:
         name, _, path = item.partition("=")

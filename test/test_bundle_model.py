@@ -89,3 +89,24 @@ def test_a_model_trained_in_stages_sums_them_and_lists_each(bundle_model, traini
     assert bundle_model.main([str(third), "--hardware", "a laptop", "--out", str(out),
                               "--initialised-from", str(second)]) == 0
     assert [stage["steps"] for stage in load_checkpoint(out).metadata["model_card"]["stages"]] == [1234, 100, 10]
+
+
+def test_a_new_motion_network_on_a_kept_depth_network_lists_the_depth_stages_first(
+        bundle_model, training_checkpoint, tmp_path):
+    """--depth-from: the bundled model's stages trained the depth network only; the weight-assembly file in
+    between (0 steps, no sources) is not a stage; the frozen-depth run trained the motion network."""
+    release = tmp_path / "old_default.pt"
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "a laptop", "--out", str(release)]) == 0
+    model = load_checkpoint(training_checkpoint).model
+    motion_run = tmp_path / "motion.pt"
+    save_checkpoint(motion_run, model, {"step": 100, "train_seconds": 4.0, "sources": [],
+                                        "training_config": {"optim": {"freeze_depth": True}},
+                                        "initialised_from": {"path": "assembled.pt", "step": 0, "train_seconds": 0,
+                                                             "sources": None, "initialised_from": None}})
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(motion_run), "--hardware", "a laptop", "--out", str(out),
+                              "--depth-from", str(release)]) == 0
+    card = load_checkpoint(out).metadata["model_card"]
+    assert [(stage["steps"], stage["networks"].split()[0]) for stage in card["stages"]] == [(1234, "depth"),
+                                                                                             (100, "motion")]
+    assert card["steps"] == 1334
