@@ -129,7 +129,13 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_run):
 def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
     config, spec, tmp = tiny_run
     config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, freeze_depth=True))
-    first_half = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
+    with pytest.raises(ValueError, match="--init-from"):  # a frozen random depth network is never wanted
+        Trainer(config, [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
+    start = tmp / "start.pt"
+    Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
+    (tmp / "start" / "checkpoints" / "last.pt").rename(start)
+    first_half = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+                         init_from=start)
     depth_before = {k: v.clone() for k, v in first_half.model.depth_net.state_dict().items()}
     motion_before = {k: v.clone() for k, v in first_half.model.motion_net.state_dict().items()}
     first_half.run()

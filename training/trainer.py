@@ -118,6 +118,9 @@ class Trainer:
         if resume and init_from is not None:
             raise ValueError("--resume continues this run's own last.pt; --init-from starts a new run from "
                              "other weights: give one of them")
+        if config.optim.freeze_depth and not resume and init_from is None:
+            raise ValueError("optim.freeze_depth keeps the depth network as loaded: give --init-from with a "
+                             "trained depth network (e.g. the bundled model)")
         self.config = config
         self.sources = sources
         self.run_dir = Path(run_dir)
@@ -145,12 +148,12 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)  # identical initial weights on every rank
         self.model = DepthMotionModel(config.model).to(self.device)
+        if config.optim.freeze_depth:  # before DistributedDataParallel, which registers what needs gradients
+            self.model.depth_net.requires_grad_(False)
         self.forward_module: nn.Module = TrainingForward(self.model, self._both_orders)
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(
                 self.forward_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if config.optim.freeze_depth:
-            self.model.depth_net.requires_grad_(False)
         trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
         self.optimizer = torch.optim.Adam(trained, lr=config.optim.lr)
         torch.manual_seed(config.run.seed + 1 + self.context.rank)  # layer-norm noise differs per rank
