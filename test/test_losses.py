@@ -246,5 +246,37 @@ def test_auto_mask_uses_the_warp_where_it_explains_the_pixel():
     assert out["rgb_error"].item() < unwarped.mean().item() / 3
 
 
+def test_auto_mask_leak_gives_a_wrong_motion_a_gradient_back_to_no_motion():
+    # A static scene (frame 2 = frame 1) warped with a half-pixel shift (camera 0.05 right at depth 1,
+    # f = 10): every usable pixel samples between two stripes, 0.5, an error of 0.3, worse than no warp.
+    rgb1 = _column_stripes()
+    depth2 = torch.full((1, 1, H, W), 2.0)
+
+    def photometric(leak: float) -> tuple[float, torch.Tensor, torch.Tensor]:
+        translation = torch.tensor([[-0.05, 0.0, 0.0]], requires_grad=True)
+        moved = losses.transform_depth_map(torch.ones(1, 1, H, W), torch.zeros(1, 3), translation,
+                                           torch.zeros(1, 3, H, W), _intrinsics(1))
+        out = losses.rgbd_consistency(moved, rgb1, depth2, rgb1.clone(),
+                                      losses.LossOptions(auto_mask=True, auto_mask_leak=leak))
+        out["rgb_error"].backward()
+        return out["rgb_error"].item(), translation.grad, moved.valid
+
+    plain, plain_grad, _ = photometric(0.0)
+    leaky, leaky_grad, valid = photometric(0.1)
+    # Monodepth2: every pixel costs its unwarped error, 0, and the wrong motion gets no gradient at all.
+    assert plain == 0.0
+    assert plain_grad is None or torch.count_nonzero(plain_grad) == 0
+    # Leaky: 0.1 x the warped error on the usable pixels, and the gradient pulls the shift back to 0.
+    assert leaky == pytest.approx(0.1 * 0.3 * valid.float().mean().item(), rel=1e-4)
+    assert leaky_grad[0, 0] < 0
+
+
+def test_auto_mask_leak_is_refused_without_the_auto_mask():
+    with pytest.raises(ValueError, match="auto_mask"):
+        losses.LossOptions(auto_mask=False, auto_mask_leak=0.1)
+    with pytest.raises(ValueError, match=">= 0"):
+        losses.LossOptions(auto_mask=True, auto_mask_leak=-0.1)
+
+
 def test_default_loss_options_are_the_official_masking():
-    assert losses.LossOptions() == losses.LossOptions(occlusion_aware=True, auto_mask=False)
+    assert losses.LossOptions() == losses.LossOptions(occlusion_aware=True, auto_mask=False, auto_mask_leak=0.0)

@@ -85,10 +85,22 @@ class LossOptions:
     unwarped error, never zero: a loss that drops such pixels rewards warps that push pixels out of view
     or make them worse than no warp, and from scratch the motion network learns exactly that (a
     constant, input-independent motion; docs/model-experiments.md).
+
+    ``auto_mask_leak`` (ours, 0 = Monodepth2): with the auto-mask, a usable pixel that the warp explains
+    worse than no warp costs its unwarped error PLUS this fraction of its warped error. Without it a
+    badly wrong motion costs exactly what no motion costs and gets no gradient from those pixels, so
+    nothing pulls a runaway rotation back (run Y, docs/model-experiments.md, session 4).
     """
 
     occlusion_aware: bool = True
     auto_mask: bool = False
+    auto_mask_leak: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.auto_mask_leak < 0.0:
+            raise ValueError(f"auto_mask_leak must be >= 0, got {self.auto_mask_leak}")
+        if self.auto_mask_leak > 0.0 and not self.auto_mask:
+            raise ValueError("auto_mask_leak needs auto_mask: true")
 
     @classmethod
     def from_dict(cls, values: dict) -> "LossOptions":
@@ -198,7 +210,8 @@ def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb
     depth_gap = depth2_resampled - moved.depth
     depth_error = (depth_gap.abs() * closer).mean()
     if options.auto_mask:
-        return _auto_masked_consistency(rgb1, rgb2, rgb2_resampled, photometric_mask, closer, depth_error)
+        return _auto_masked_consistency(rgb1, rgb2, rgb2_resampled, photometric_mask, closer, depth_error,
+                                        options.auto_mask_leak)
     rgb_error = ((rgb2_resampled - rgb1).abs() * photometric_mask.unsqueeze(1)).mean()
 
     # SSIM is demanded only between surfaces that are near each other in both frames: the weight peaks
@@ -219,19 +232,23 @@ def rgbd_consistency(moved: TransformedPixels, rgb1: Tensor, depth2: Tensor, rgb
 
 
 def _auto_masked_consistency(rgb1: Tensor, rgb2: Tensor, rgb2_resampled: Tensor, usable: Tensor,
-                             closer: Tensor, depth_error: Tensor) -> dict[str, Tensor]:
+                             closer: Tensor, depth_error: Tensor, leak: float = 0.0) -> dict[str, Tensor]:
     """Photometric terms with Monodepth2's auto-mask (see `LossOptions`): per pixel the warped error where
-    the warp is usable and beats no warp, else the unwarped error (a constant: no gradient)."""
+    the warp is usable and beats no warp, else the unwarped error (a constant: no gradient) plus, where
+    the warp is usable, ``leak`` times the warped error (a gradient towards a better warp)."""
     warped_l1 = (rgb2_resampled - rgb1).abs()
     unwarped_l1 = (rgb2 - rgb1).abs()
-    use_warp = (usable * (warped_l1.mean(dim=1) + AUTO_MASK_MARGIN < unwarped_l1.mean(dim=1)).to(rgb1.dtype))
-    use_warp = use_warp.detach().unsqueeze(1)  # [B, 1, H, W]
-    rgb_error = (use_warp * warped_l1 + (1 - use_warp) * unwarped_l1).mean()
+    usable = usable.detach().unsqueeze(1)  # [B, 1, H, W]
+    use_warp = (usable * (warped_l1.mean(dim=1, keepdim=True) + AUTO_MASK_MARGIN
+                          < unwarped_l1.mean(dim=1, keepdim=True)).to(rgb1.dtype)).detach()
+    leaking = leak * usable * (1 - use_warp)
+    rgb_error = (use_warp * warped_l1 + (1 - use_warp) * unwarped_l1 + leaking * warped_l1).mean()
     ones = torch.ones_like(use_warp)
     warped_ssim, _ = weighted_ssim(rgb2_resampled, rgb1, ones)
     unwarped_ssim, _ = weighted_ssim(rgb2, rgb1, ones)
     inner = use_warp[:, :, 1:-1, 1:-1]  # the SSIM maps cover the 3x3 windows' centres
-    ssim_error = (inner * warped_ssim + (1 - inner) * unwarped_ssim).mean()
+    inner_leaking = leaking[:, :, 1:-1, 1:-1]
+    ssim_error = (inner * warped_ssim + (1 - inner) * unwarped_ssim + inner_leaking * warped_ssim).mean()
     return {"depth_error": depth_error, "rgb_error": rgb_error, "ssim_error": ssim_error,
             "frame1_closer_to_camera": closer, "rgb2_resampled": rgb2_resampled}
 
