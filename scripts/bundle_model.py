@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from depth_motion_ros.training.trainer import lineage_record
+from depth_motion_ros.training.lineage import lineage_record
 
 SIZE_BUDGET_BYTES = 30 * 1024 * 1024
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "default_light.pt"

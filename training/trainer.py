@@ -30,6 +30,7 @@ from depth_motion_ros.training.config import TrainConfig
 from depth_motion_ros.training.data import (FrameCache, PairDataset, PairIndex, SourceSpec, build_pair_indices,
                                             cache_size_for, epoch_batches, open_or_build_cache)
 from depth_motion_ros.training.guards import failure_indicators, failure_warnings
+from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import with_inverted_reverse
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
@@ -48,13 +49,6 @@ def _swap_halves(t: Tensor) -> Tensor:
     """[x1; x2] -> [x2; x1] along the batch: the partner of every sample in the direction-stacked batch."""
     first, second = t.chunk(2, dim=0)
     return torch.cat([second, first], dim=0)
-
-
-def lineage_record(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-    """How the weights a run starts from were trained: the steps, time, recipe and sources of that checkpoint
-    and, recursively, of whatever it was itself initialised from. A model card sums the whole chain."""
-    keep = ("step", "train_seconds", "training_config", "sources", "device", "initialised_from")
-    return {"path": str(path), **{key: metadata.get(key) for key in keep}}
 
 
 class TrainingForward(nn.Module):
