@@ -22,8 +22,11 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
+# Speed and memory on this machine: the scripts behind the README's figures (minutes; run on an idle machine).
 bench: setup
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_models.py
+	$(PY) bench/bench_node.py
+	$(PY) bench/bench_training.py
 
 clean:
 	rm -rf build install log .pytest_cache
