@@ -75,10 +75,31 @@ def _stages(meta: dict, initialised_from: str | None, strides: list | None,
     chain = []
     while record:
         if record.get("step") or record.get("sources"):
-            chain.append(_stage_card(record))
+            chain.append([_stage_card(record)])
+        elif release_stages := _release_stages(record):
+            chain.append(release_stages)
         record = record.get("initialised_from")
     prior = _depth_stages(depth_from) if depth_from else []
-    return prior + chain[::-1] + [_stage_card(meta, strides)]
+    return prior + [stage for stages in chain[::-1] for stage in stages] + [_stage_card(meta, strides)]
+
+
+def _release_stages(record: dict) -> list[dict]:
+    """The stages of a bundled release that a run was initialised from (its weights carry a model card, not a
+    training state): from the record, or, for records written before the trainer kept them, from the file
+    at the recorded path (bundle before that file is replaced: nothing in such a record identifies it)."""
+    if record.get("release_stages"):
+        return list(record["release_stages"])
+    path = Path(record.get("path") or "")
+    if not path.is_file():
+        return []
+    try:
+        card = load_checkpoint(path).metadata.get("model_card") or {}
+    except CheckpointError:
+        return []
+    stages = list(card.get("stages") or [])
+    if stages:
+        print(f"bundle_model: stages of the release {path} read from that file ({card.get('steps')} steps)")
+    return stages
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

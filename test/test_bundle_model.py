@@ -110,3 +110,39 @@ def test_a_new_motion_network_on_a_kept_depth_network_lists_the_depth_stages_fir
     assert [(stage["steps"], stage["networks"].split()[0]) for stage in card["stages"]] == [(1234, "depth"),
                                                                                              (100, "motion")]
     assert card["steps"] == 1334
+
+
+def test_a_run_initialised_from_a_release_lists_the_release_stages_first(bundle_model, training_checkpoint,
+                                                                         tmp_path):
+    """Fine-tuning the bundled model: the new card keeps every stage of the release it started from, taken
+    from the run's own lineage record, so it survives that release file being replaced."""
+    from depth_motion_ros.training.lineage import lineage_record
+
+    release = tmp_path / "old_default.pt"
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "a laptop", "--out", str(release)]) == 0
+    model = load_checkpoint(release).model
+    fine_tuned = tmp_path / "fine_tuned.pt"
+    save_checkpoint(fine_tuned, model, {"step": 100, "train_seconds": 4.0, "sources": [],
+                                        "initialised_from": lineage_record(release, load_checkpoint(release).metadata)})
+    release.unlink()  # the next release replaces the old file
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(fine_tuned), "--hardware", "a laptop", "--out", str(out)]) == 0
+    card = load_checkpoint(out).metadata["model_card"]
+    assert [stage["steps"] for stage in card["stages"]] == [1234, 100]
+    assert card["steps"] == 1334 and card["train_seconds"] == 60.0
+
+
+def test_a_release_record_without_its_stages_reads_them_from_the_release_file(bundle_model, training_checkpoint,
+                                                                              tmp_path, capsys):
+    """Records written before lineage_record kept a release's stages: the release file, while still in place."""
+    release = tmp_path / "old_default.pt"
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "a laptop", "--out", str(release)]) == 0
+    fine_tuned = tmp_path / "fine_tuned.pt"
+    save_checkpoint(fine_tuned, load_checkpoint(release).model,
+                    {"step": 100, "train_seconds": 4.0, "sources": [],
+                     "initialised_from": {"path": str(release), "step": None, "train_seconds": None,
+                                          "sources": None, "initialised_from": None}})
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(fine_tuned), "--hardware", "a laptop", "--out", str(out)]) == 0
+    assert [stage["steps"] for stage in load_checkpoint(out).metadata["model_card"]["stages"]] == [1234, 100]
+    assert "read from that file (1234 steps)" in capsys.readouterr().out

@@ -14,4 +14,10 @@ def lineage_record(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
     """How the weights a run starts from were trained: the steps, time, recipe and sources of that checkpoint
     and, recursively, of whatever it was itself initialised from. A model card sums the whole chain."""
     keep = ("step", "train_seconds", "training_config", "sources", "device", "initialised_from")
-    return {"path": str(path), **{key: metadata.get(key) for key in keep}}
+    record = {"path": str(path), **{key: metadata.get(key) for key in keep}}
+    card = metadata.get("model_card")
+    if card:
+        # A bundled release has no training state of its own, only its card: keep the card's stages, so
+        # that the chain survives the release file being replaced (as the next release replaces it).
+        record["release_stages"] = card.get("stages")
+    return record
