@@ -241,14 +241,14 @@ def _auto_masked_consistency(rgb1: Tensor, rgb2: Tensor, rgb2_resampled: Tensor,
     usable = usable.detach().unsqueeze(1)  # [B, 1, H, W]
     use_warp = (usable * (warped_l1.mean(dim=1, keepdim=True) + AUTO_MASK_MARGIN
                           < unwarped_l1.mean(dim=1, keepdim=True)).to(rgb1.dtype)).detach()
-    leaking = leak * usable * (1 - use_warp)
-    rgb_error = (use_warp * warped_l1 + (1 - use_warp) * unwarped_l1 + leaking * warped_l1).mean()
+    warped_weight = use_warp + leak * usable * (1 - use_warp)  # [B, 1, H, W]
+    rgb_error = (warped_weight * warped_l1 + (1 - use_warp) * unwarped_l1).mean()
     ones = torch.ones_like(use_warp)
     warped_ssim, _ = weighted_ssim(rgb2_resampled, rgb1, ones)
     unwarped_ssim, _ = weighted_ssim(rgb2, rgb1, ones)
     inner = use_warp[:, :, 1:-1, 1:-1]  # the SSIM maps cover the 3x3 windows' centres
-    inner_leaking = leaking[:, :, 1:-1, 1:-1]
-    ssim_error = (inner * warped_ssim + (1 - inner) * unwarped_ssim + inner_leaking * warped_ssim).mean()
+    inner_warped_weight = warped_weight[:, :, 1:-1, 1:-1]
+    ssim_error = (inner_warped_weight * warped_ssim + (1 - inner) * unwarped_ssim).mean()
     return {"depth_error": depth_error, "rgb_error": rgb_error, "ssim_error": ssim_error,
             "frame1_closer_to_camera": closer, "rgb2_resampled": rgb2_resampled}
 
