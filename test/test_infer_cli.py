@@ -16,9 +16,12 @@ import torch
 from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.cli.infer import main as infer_main
 from depth_motion_ros.cli.ply import read_ply
+from depth_motion_ros.evaluation.model_predictor import motion_matrix
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
+from depth_motion_ros.sources import open_source
 from depth_motion_ros.sources.poses import read_tum
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
@@ -110,6 +113,23 @@ def test_trajectory_chains_the_inverse_of_each_predicted_pair_motion(inputs, tmp
         t_21 = np.eye(4)
         t_21[:3, :3], t_21[:3, 3] = rotation, output.translation[0].double().numpy()
         expected = expected @ np.linalg.inv(t_21)
+        assert np.allclose(poses[i], expected, atol=1e-5)
+
+
+def test_pose_refinement_refines_each_pair_with_the_sequences_own_intrinsics(inputs, tmp_path) -> None:
+    assert _run(inputs, "sequence", tmp_path / "out", "--no-video", "--end", "3", "--pose-refinement", "full") == 0
+    _, poses = read_tum(tmp_path / "out" / "trajectory.txt")
+    predictor = DepthMotionPredictor.from_checkpoint(inputs["checkpoint"], device="cpu")
+    frames = list(open_source("sequence", inputs["sequence"], end=3))
+    rgb = [predictor.prepare(frame.rgb) for frame in frames]
+    depth = [predictor.depth(x) for x in rgb]
+    expected = np.eye(4)
+    for i in range(1, 3):
+        output = predictor.motion(rgb[i - 1], depth[i - 1], rgb[i], depth[i])
+        k = torch.as_tensor(predictor.intrinsics_at_input(frames[i].intrinsics, SIZE), dtype=torch.float32)[None]
+        rotation, translation = refine_motion(rgb[i - 1], depth[i - 1], rgb[i], k, output.rotation,
+                                              output.translation, AlignmentOptions(mode="full"))
+        expected = expected @ np.linalg.inv(motion_matrix(rotation, translation))
         assert np.allclose(poses[i], expected, atol=1e-5)
 
 

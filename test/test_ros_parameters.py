@@ -50,6 +50,7 @@ def test_defaults_validate_with_sensor_data_in_and_reliable_out():
 @pytest.mark.parametrize("changes, message", [
     ({"scale_mode": "magic"}, "scale_mode"),
     ({"intrinsics_source": "guess"}, "intrinsics_source"),
+    ({"pose_refinement": "everything"}, "pose_refinement"),
     ({"input_transport": "theora"}, "input_transport"),
     ({"input_height": 128}, "both"),
     ({"output_reliability": "maybe"}, "reliability"),

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import save_checkpoint
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
@@ -103,3 +104,35 @@ def test_no_motion_when_not_wanted_after_intrinsics_are_known(predictor):
     pipeline.process(a, 0.0, None, PipelineOptions(), False)
     result = pipeline.process(b, 0.1, None, PipelineOptions(), False)
     assert result.odometry is None and result.motion_field is None and "motion_net" not in result.stage_seconds
+
+
+def test_pose_refinement_refines_the_odometry_with_the_chosen_intrinsics_and_keeps_the_motion_field(predictor):
+    first, second, _ = _frames()
+    k = np.array([[60.0, 0, 35.5], [0, 60.0, 23.5], [0, 0, 1]])
+    results = {}
+    for mode in ("none", "full"):
+        pipeline = DepthMotionPipeline(predictor, MOUNT)
+        options = PipelineOptions(metres_per_unit=2.5, pose_refinement=mode)
+        pipeline.process(first, 1.0, k, options, want_motion=True)
+        results[mode] = pipeline.process(second, 1.1, k, options, want_motion=True)
+
+    images = [predictor.prepare(frame) for frame in (first, second)]
+    depths = [predictor.depth(image) for image in images]
+    motion = predictor.motion(images[1], depths[1], images[0], depths[0])
+    k_input = torch.as_tensor(predictor.intrinsics_at_input(k, (48, 72)), dtype=torch.float32)[None]
+    rotation, translation = refine_motion(images[1], depths[1], images[0], k_input, motion.rotation,
+                                          motion.translation, AlignmentOptions(mode="full"))
+    prev_T_cur = rigid_from_motion(rotation[0].double().numpy(), translation[0].double().numpy() * 2.5)
+    refined = results["full"]
+    np.testing.assert_allclose(refined.odometry.odom_T_base, MOUNT @ prev_T_cur @ invert_rigid(MOUNT), atol=1e-6)
+    assert "pose_refinement" in refined.stage_seconds and "pose_refinement" not in results["none"].stage_seconds
+    np.testing.assert_array_equal(refined.motion_field, results["none"].motion_field)
+
+
+def test_pose_refinement_waits_for_intrinsics(predictor):
+    first, second, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    options = PipelineOptions(intrinsics_source="camera_info", pose_refinement="full")
+    pipeline.process(first, 1.0, None, options, want_motion=True)
+    result = pipeline.process(second, 1.1, None, options, want_motion=True)
+    assert result.odometry is not None and "pose_refinement" not in result.stage_seconds

@@ -18,6 +18,7 @@ from depth_motion_ros.checkpoint import CheckpointError
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
 from depth_motion_ros.cli.sequence_inference import SequenceInference
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
 from depth_motion_ros.inference import BACKENDS, load_predictor
 from depth_motion_ros.sources import SourceError, open_source
 
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
+    parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, default="none",
+                        help="refine each pair's camera motion photometrically (the node's pose_refinement): "
+                             "none, rotation or full")
     parser.add_argument("--start", type=int, default=0, help="first frame index")
     parser.add_argument("--end", type=int, help="stop before this frame index")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame")
@@ -73,7 +77,8 @@ def run(args: argparse.Namespace) -> dict:
         total = len(source)
     except TypeError:
         total = None
-    for result in tqdm(SequenceInference(predictor).run(source), total=total, desc=source.name, unit="frame"):
+    inference = SequenceInference(predictor, AlignmentOptions(mode=args.pose_refinement))
+    for result in tqdm(inference.run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)
         if evaluation is not None:
             evaluation.add_frame(result.depth, result.frame.depth, result.motion_from_previous, result.frame.pose)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.evaluation.model_predictor import motion_matrix
 from depth_motion_ros.inference import DepthMotionPredictor
@@ -61,11 +62,28 @@ def fallback_intrinsics(size: tuple[int, int]) -> np.ndarray:
 
 
 class SequenceInference:
-    """Streams frames through a `DepthMotionPredictor`; memory stays constant whatever the length."""
+    """Streams frames through a `DepthMotionPredictor`; memory stays constant whatever the length.
 
-    def __init__(self, predictor: DepthMotionPredictor) -> None:
+    With a `refinement` other than 'none', each pair's camera motion is refined photometrically with the
+    frame's own intrinsics when the source has them, else the learned ones (as the node's defaults do).
+    """
+
+    def __init__(self, predictor: DepthMotionPredictor, refinement: AlignmentOptions | None = None) -> None:
         self.predictor = predictor
+        self.refinement = refinement or AlignmentOptions(mode="none")
         self._learned_at_input: np.ndarray | None = None
+
+    def _camera_motion(self, previous: _Pending, rgb: torch.Tensor, frame: Frame, output) -> np.ndarray:
+        """`T_21` of the pair (previous, frame): the network's, refined when asked for."""
+        rotation, translation = output.rotation, output.translation
+        if self.refinement.mode != "none":
+            intrinsics = output.intrinsics.float()
+            if frame.intrinsics is not None:
+                intrinsics = torch.as_tensor(self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
+                                             dtype=torch.float32, device=rgb.device)[None]
+            rotation, translation = refine_motion(previous.network_rgb, previous.network_depth, rgb, intrinsics,
+                                                  rotation, translation, self.refinement)
+        return motion_matrix(rotation, translation)
 
     def _intrinsics(self, frame: Frame) -> tuple[np.ndarray, bool]:
         size = frame.rgb.shape[:2]
@@ -93,7 +111,7 @@ class SequenceInference:
             pose, t_21 = np.eye(4), None
             if previous is not None:
                 output = self.predictor.motion(previous.network_rgb, previous.network_depth, rgb, depth)
-                t_21 = motion_matrix(output.rotation, output.translation)
+                t_21 = self._camera_motion(previous, rgb, frame, output)
                 pose = previous.pose @ np.linalg.inv(t_21)
                 self._learned_at_input = output.intrinsics[0].double().cpu().numpy()
                 residual = output.residual_translation[0].permute(1, 2, 0).float().cpu().numpy()

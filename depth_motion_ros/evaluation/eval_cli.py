@@ -16,6 +16,7 @@ from depth_motion_ros.evaluation.baselines import BASELINES
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_sequence, format_report
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -45,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
+    parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, default="none",
+                        help="refine the network's camera motion photometrically, as the node's pose_refinement "
+                             "parameter does: none (network only, the default here), rotation, or full")
+    parser.add_argument("--intrinsics", choices=("auto", "learned"), default="auto",
+                        help="camera matrix for the refinement: auto (the source's when it has one, else the "
+                             "learned one), or learned")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     return parser
 
@@ -53,7 +60,8 @@ def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
     from depth_motion_ros.inference import load_predictor  # torch is needed only for models
-    return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend))
+    return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
+                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics)
 
 
 def _source(args: argparse.Namespace):
@@ -84,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(report, title=f"{subject} on {source.name}"))
     if args.json:
         result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
-                  "stride": args.stride, **report.to_dict()}
+                  "stride": args.stride, "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
+                  **report.to_dict()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
 from depth_motion_ros.sources.frame import Frame
 
@@ -20,11 +21,18 @@ class ModelFramePredictor:
     """Depth of each frame and camera motion between consecutive frames with one network.
 
     The motion network consumes both frames' depth, so each frame's input tensor and depth are kept for
-    the next pair (the last two frames only) instead of being recomputed.
+    the next pair (the last two frames only) instead of being recomputed. With a `refinement` other than
+    'none', the network's motion is refined photometrically (geometry/direct_alignment.py) with the
+    frames' own intrinsics when they have them and `intrinsics` is 'auto', else the learned ones: the
+    node's `intrinsics_source` behaves the same way.
     """
 
-    def __init__(self, predictor) -> None:
+    def __init__(self, predictor, refinement: AlignmentOptions | None = None, intrinsics: str = "auto") -> None:
+        if intrinsics not in ("auto", "learned"):
+            raise ValueError(f"intrinsics must be 'auto' or 'learned', got '{intrinsics}'")
         self.predictor = predictor
+        self.refinement = refinement or AlignmentOptions(mode="none")
+        self.intrinsics = intrinsics
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _inputs(self, frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,4 +52,13 @@ class ModelFramePredictor:
         image1, depth1 = self._inputs(previous)
         image2, depth2 = self._inputs(current)
         output = self.predictor.motion(image1, depth1, image2, depth2)
-        return motion_matrix(output.rotation, output.translation)
+        rotation, translation = output.rotation, output.translation
+        if self.refinement.mode != "none":
+            intrinsics = output.intrinsics.float().cpu()
+            if self.intrinsics == "auto" and current.intrinsics is not None:
+                intrinsics = torch.from_numpy(self.predictor.intrinsics_at_input(
+                    current.intrinsics, current.rgb.shape[:2])).float()[None]
+            rotation, translation = refine_motion(image1.float().cpu(), depth1.float().cpu(), image2.float().cpu(),
+                                                  intrinsics, rotation.float().cpu(), translation.float().cpu(),
+                                                  self.refinement)
+        return motion_matrix(rotation, translation)

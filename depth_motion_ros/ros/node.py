@@ -81,7 +81,8 @@ def pipeline_options(settings: NodeSettings) -> PipelineOptions:
     return PipelineOptions(scale_mode=settings.scale_mode, metres_per_unit=settings.metres_per_unit,
                            camera_height=settings.camera_height, ground_region=settings.ground_region,
                            scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
-                           intrinsics_source=settings.intrinsics_source)
+                           intrinsics_source=settings.intrinsics_source,
+                           pose_refinement=settings.pose_refinement)
 
 
 def stamp_seconds(header: Header) -> float:

@@ -10,12 +10,14 @@ from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.ros.qos import parse_reliability
 
 CHOICES = {
     "backend": ("torch", "onnx"),
     "input_transport": ("raw", "compressed"),
     "intrinsics_source": ("auto", "camera_info", "learned"),
+    "pose_refinement": REFINEMENT_MODES,
     "scale_mode": ("fixed", "camera_height"),
 }
 
@@ -47,6 +49,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("intrinsics_source", "auto",
                   "auto: camera_info when a valid one has arrived, else learned; camera_info: wait for it; "
                   "learned: always the motion network's intrinsics."),
+    ParameterSpec("pose_refinement", "none",
+                  "Photometric refinement of the network's camera motion before it is integrated: none, "
+                  "rotation (rotation only; the network keeps the translation) or full (rotation and "
+                  "translation). Figures per mode: docs/node.md, Pose refinement."),
     ParameterSpec("camera_frame", "", "Frame of depth, points and motion; empty = the input image's frame_id."),
     ParameterSpec("odom_frame", "odom", "Fixed frame of the odometry (REP 105)."),
     ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
@@ -136,6 +142,7 @@ class NodeSettings:
     output_reliability: str
     output_depth: int
     intrinsics_source: str
+    pose_refinement: str
     camera_frame: str
     odom_frame: str
     base_frame: str
@@ -181,6 +188,7 @@ class NodeSettings:
             output_reliability=str(values["output_reliability"]),
             output_depth=int(values["output_depth"]),
             intrinsics_source=_choice(values, "intrinsics_source"),
+            pose_refinement=_choice(values, "pose_refinement"),
             camera_frame=str(values["camera_frame"]),
             odom_frame=str(values["odom_frame"]),
             base_frame=str(values["base_frame"]),

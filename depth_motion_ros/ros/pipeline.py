@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.inference import PredictorBase, resize_rgb
 from depth_motion_ros.ros.ground_scale import ScaleSmoother, scale_from_camera_height
 from depth_motion_ros.ros.odometry import OdometryIntegrator, OdometryState, rigid_from_motion
@@ -31,6 +32,7 @@ class PipelineOptions:
     scale_smoothing: float = 0.1
     max_frame_gap: float = 1.0
     intrinsics_source: str = "auto"    # 'auto', 'camera_info' or 'learned'
+    pose_refinement: str = "none"      # 'none', 'rotation' or 'full' (geometry/direct_alignment.py)
 
 
 @dataclass
@@ -148,19 +150,29 @@ class DepthMotionPipeline:
             if not pair_ready:
                 motion = None
 
-        tick = time.perf_counter()
         intrinsics = self._choose_intrinsics(camera_k, rgb.shape[:2], options.intrinsics_source)
+        camera_rotation, camera_translation = (motion.rotation, motion.translation) if motion else (None, None)
+        if motion is not None and options.pose_refinement != "none" and intrinsics is not None:
+            tick = time.perf_counter()
+            camera_rotation, camera_translation = refine_motion(
+                image, depth_units, self._previous[1], torch.as_tensor(intrinsics, dtype=torch.float32,
+                                                                       device=image.device)[None],
+                motion.rotation, motion.translation, AlignmentOptions(mode=options.pose_refinement))
+            stages["pose_refinement"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
         scale = self.update_scale(depth_numpy, intrinsics, options)
         result = FrameResult(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, scale)
         if motion is not None:
-            rotation = motion.rotation[0].double().cpu().numpy()
-            translation = motion.translation[0].double().cpu().numpy() * scale
+            rotation = camera_rotation[0].double().cpu().numpy()
+            translation = camera_translation[0].double().cpu().numpy() * scale
             dt = stamp - self._previous[0]
             result.odometry = self.integrator.update(rigid_from_motion(rotation, translation), dt)
-            # Residual r: p_prev = R p_cur + t + r, so the object moved by -R^T r in the current camera frame.
+            # Residual r: p_prev = R p_cur + t + r, so the object moved by -R^T r in the current camera frame
+            # (R of the network, whose decomposition r belongs to).
             residual = motion.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
-            result.motion_field = (-(residual @ rigid_from_motion(rotation, translation)[:3, :3]) * scale
-                                   ).astype(np.float32)
+            network_rotation = rigid_from_motion(motion.rotation[0].double().cpu().numpy(), np.zeros(3))[:3, :3]
+            result.motion_field = (-(residual @ network_rotation) * scale).astype(np.float32)
         if continuity is not Continuity.DUPLICATE:
             self._previous = (stamp, image, depth_units)
         stages["scale_and_odometry"] = time.perf_counter() - tick
