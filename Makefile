@@ -27,6 +27,7 @@ bench: setup
 	$(PY) bench/bench_models.py
 	$(PY) bench/bench_node.py
 	$(PY) bench/bench_training.py
+	$(PY) bench/bench_pose_refinement.py
 
 clean:
 	rm -rf build install log .pytest_cache
