@@ -492,6 +492,33 @@ def test_time_jump_reset_service_and_gap(harness_factory):
     np.testing.assert_allclose(pose_matrix(after_gap), first_step @ first_step, atol=1e-6)
 
 
+def test_pose_refinement_is_switched_at_run_time(harness_factory):
+    h = harness_factory()
+    depth_out = h.subscribe(Image, "depth/image")
+    odom_out = h.subscribe(Odometry, "odom")
+    camera = h.publisher(Image, "image")
+    reset = h.probe.create_client(Trigger, "/depth_motion/reset_odometry")
+    a, b = scene(12), scene(13)
+    stamp = iter(np.arange(10.0, 20.0, 0.1))
+
+    def step() -> np.ndarray:
+        """The odometry after the pair (a, b), starting from the origin."""
+        assert call_service(reset, Trigger.Request()).success
+        count = len(odom_out)
+        send_and_wait(camera, raw_image(a, next(stamp)), depth_out)
+        send_and_wait(camera, raw_image(b, next(stamp)), depth_out)
+        return pose_matrix(odom_out.wait_for(count + 1)[-1])
+
+    network = step()
+    assert all(r.successful for r in _set_parameters(h, pose_refinement="full"))
+    refined = step()
+    assert not np.allclose(refined, network, atol=1e-6)
+    assert all(r.successful for r in _set_parameters(h, pose_refinement="none"))
+    np.testing.assert_allclose(step(), network, atol=1e-6)
+    (bad,) = _set_parameters(h, pose_refinement="everything")
+    assert not bad.successful and "pose_refinement" in bad.reason
+
+
 def _set_parameters(h: NodeHarness, **values: Any) -> list[Any]:
     request = SetParameters.Request(parameters=[
         ParameterMsg(name=name, value=Parameter(name, value=value).get_parameter_value())
