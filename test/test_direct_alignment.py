@@ -142,7 +142,7 @@ def test_image_gradients_of_a_ramp():
                                      dict(iterations=0), dict(huber=0.0)])
 def test_invalid_options_are_refused(options):
     with pytest.raises(ValueError):
-        AlignmentOptions(**options)
+        AlignmentOptions(**{"mode": "full", **options})
 
 
 def test_back_projection_of_the_rendered_depth_lies_on_the_plane(pair):

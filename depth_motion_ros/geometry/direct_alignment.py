@@ -30,6 +30,10 @@ REFINEMENT_MODES = ("none", "rotation", "full")
 #: Fewest usable pixels at a pyramid level for a Gauss-Newton step to be taken there.
 MIN_PIXELS = 64
 
+#: A refined motion that leaves fewer than this fraction of the usable pixels inside frame 2 is not trusted
+#: (a cost over a much smaller overlap can be lower without the motion being better).
+MIN_KEPT_FRACTION = 0.5
+
 #: A level is done when no pose parameter changes by more than this in one step (radians, or depth units
 #: for the translation: 1e-5 rad is 0.0006 degrees).
 CONVERGED_STEP = 1e-5
@@ -43,7 +47,7 @@ class AlignmentOptions:
     tuned on the evaluation frames.
     """
 
-    mode: str = "rotation"
+    mode: str                            # one of REFINEMENT_MODES
     levels: tuple[int, ...] = (4, 2, 1)  # downsampling factors, coarse to fine
     iterations: int = 5                  # Gauss-Newton steps per level at most
     huber: float = 1.345                 # Huber threshold in robust standard deviations (95 % efficiency)
@@ -168,7 +172,7 @@ def _refine_one(grey1: Tensor, depth1: Tensor, grey2: Tensor, intrinsics: Tensor
     end_residuals, end_mask, _, _ = finest.evaluate(rotation, translation)
     refined_cost = huber_cost(end_residuals, end_mask, threshold)
     start_cost = huber_cost(start_residuals, start_mask, threshold)
-    kept_enough = end_mask.sum() >= 0.5 * start_mask.sum()
+    kept_enough = end_mask.sum() >= MIN_KEPT_FRACTION * start_mask.sum()
     if not (torch.isfinite(rotation).all() and torch.isfinite(translation).all() and kept_enough
             and refined_cost <= start_cost):
         return start_rotation, start_translation
@@ -177,7 +181,7 @@ def _refine_one(grey1: Tensor, depth1: Tensor, grey2: Tensor, intrinsics: Tensor
 
 @torch.no_grad()
 def refine_motion(image1: Tensor, depth1: Tensor, image2: Tensor, intrinsics: Tensor, rotation: Tensor,
-                  translation: Tensor, options: AlignmentOptions | None = None) -> tuple[Tensor, Tensor]:
+                  translation: Tensor, options: AlignmentOptions) -> tuple[Tensor, Tensor]:
     """Refine the motion camera 1 -> camera 2 so that frame 2, warped into frame 1, matches it best.
 
     Arguments follow docs/ARCHITECTURE.md: images [B, 3, H, W] in [0, 1], depth of frame 1 [B, 1, H, W],
@@ -185,15 +189,14 @@ def refine_motion(image1: Tensor, depth1: Tensor, image2: Tensor, intrinsics: Te
     `p2 = R p1 + t`. Returns the refined (rotation, translation) in the same form. Depth scale does not
     matter for the rotation; the refined translation is in the depth's units.
     """
-    options = options or AlignmentOptions()
     if options.mode == "none":
         return rotation, translation
     grey1, grey2 = to_grey(image1.float()), to_grey(image2.float())
     rotations, translations = [], []
     for b in range(image1.shape[0]):
-        matrix, moved = _refine_one(grey1[b:b + 1], depth1[b:b + 1].float(), grey2[b:b + 1],
-                                    intrinsics[b:b + 1].float(), axis_angle_to_matrix(rotation[b].float()),
-                                    translation[b].float(), options)
+        matrix, refined_translation = _refine_one(
+            grey1[b:b + 1], depth1[b:b + 1].float(), grey2[b:b + 1], intrinsics[b:b + 1].float(),
+            axis_angle_to_matrix(rotation[b].float()), translation[b].float(), options)
         rotations.append(matrix_to_axis_angle(matrix))
-        translations.append(moved)
+        translations.append(refined_translation)
     return (torch.stack(rotations).to(rotation.dtype), torch.stack(translations).to(translation.dtype))
