@@ -494,6 +494,7 @@ def test_time_jump_reset_service_and_gap(harness_factory):
 
 def test_pose_refinement_is_switched_at_run_time(harness_factory):
     h = harness_factory()
+    rosout = h.subscribe_rosout()
     depth_out = h.subscribe(Image, "depth/image")
     odom_out = h.subscribe(Odometry, "odom")
     camera = h.publisher(Image, "image")
@@ -517,6 +518,7 @@ def test_pose_refinement_is_switched_at_run_time(harness_factory):
     np.testing.assert_allclose(step(), network, atol=1e-6)
     (bad,) = _set_parameters(h, pose_refinement="everything")
     assert not bad.successful and "pose_refinement" in bad.reason
+    wait_until(logged(rosout, "running with the learned intrinsics", Log.WARN), "the learned-intrinsics warning")
 
 
 def _set_parameters(h: NodeHarness, **values: Any) -> list[Any]:

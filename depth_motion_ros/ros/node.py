@@ -268,6 +268,10 @@ class DepthMotionNode(Node):
             previous_stamp = self._pipeline.previous_stamp
             result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings), want_motion)
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
+        if settings.pose_refinement != "none" and (camera_k is None or settings.intrinsics_source == "learned"):
+            self.get_logger().warning(
+                f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which "
+                "lose most of its gain (docs/node.md): give the node a calibrated camera_info", once=True)
         header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
         tick = time.perf_counter()
         latency = self._publish(result, header, settings, received)
