@@ -45,7 +45,6 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
 OUTPUTS = [("depth/image", Image), ("depth/camera_info", CameraInfo), ("points", PointCloud2),
            ("odom", Odometry), ("motion/field", Image), ("motion/mask", Image), ("motion/image", Image)]
-LAST_OUTPUT = "motion/image"  # the node publishes it last for a frame
 
 
 def untrained_light_checkpoint(folder: Path) -> Path:

@@ -78,7 +78,8 @@ def test_player_node_recorder_round_trip(tmp_path: Path) -> None:
 def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: Path, capsys) -> None:
     checkpoint = _untrained(tmp_path / "model.pt", 128, 256)
     out = tmp_path / "demo"
-    assert demo_main(["--checkpoint", str(checkpoint), "--frames", "5", "--out", str(out), "--device", "cpu"]) == 0
+    assert demo_main(["--checkpoint", str(checkpoint), "--frames", "5", "--out", str(out), "--device", "cpu",
+                      "--pose-refinement", "rotation"]) == 0
     for name in ("summary.png", "metrics.json", "node.log", "node_outputs", "scene", "input_bag"):
         assert (out / name).exists(), name
     printed = capsys.readouterr().out
@@ -86,6 +87,7 @@ def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["depth_images"] == 5 and metrics["pose_frames"] == 5
     assert set(metrics["baselines"]) == {"constant", "ramp", "still", "forward"}
+    assert metrics["node_parameters"]["pose_refinement"] == "rotation"
 
 
 def test_demo_rejects_a_missing_input(tmp_path: Path, capsys) -> None:

@@ -301,6 +301,9 @@ def test_every_output_with_learned_intrinsics_in_a_namespace(harness_factory, re
     assert all(m.header.frame_id == "odom" and m.child_frame_id == "base_link" for m in odom)
     field = outputs["motion/field"].messages[0]
     assert (field.encoding, field.height, field.width, field.step) == ("32FC3", 64, 96, 96 * 12)
+    for name in ("motion/field", "motion/mask", "motion/image"):  # each belongs to the earlier frame of its pair
+        assert [seconds(m.header.stamp) for m in outputs[name].messages] == pytest.approx([100.0, 100.1])
+        assert all(m.header.frame_id == "camera_optical" for m in outputs[name].messages)
     mask = np.frombuffer(bytes(outputs["motion/mask"].messages[0].data), np.uint8)
     assert outputs["motion/mask"].messages[0].encoding == "mono8" and set(np.unique(mask)) <= {0, 255}
     assert outputs["motion/image"].messages[0].encoding == "rgb8"

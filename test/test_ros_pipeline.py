@@ -30,24 +30,34 @@ def _frames() -> list[np.ndarray]:
     return [rng.integers(0, 256, (48, 72, 3), dtype=np.uint8) for _ in range(3)]
 
 
-def test_pair_is_current_then_previous_and_drives_odometry_and_motion_field(predictor):
+def test_one_temporal_pass_gives_the_odometry_and_the_previous_frames_field(predictor):
     first, second, _ = _frames()
     pipeline = DepthMotionPipeline(predictor, MOUNT)
     options = PipelineOptions(metres_per_unit=2.5)
-    assert pipeline.process(first, 1.0, None, options, want_motion=True).odometry is None
-    result = pipeline.process(second, 1.1, None, options, want_motion=True)
+    assert pipeline.process(first, 1.0, None, options, want_motion=True, want_field=True).odometry is None
+    result = pipeline.process(second, 1.1, None, options, want_motion=True, want_field=True)
 
     images = [predictor.prepare(frame) for frame in (first, second)]
     depths = [predictor.depth(image) for image in images]
-    motion = predictor.motion(images[1], depths[1], images[0], depths[0])
+    motion = predictor.motion(images[0], depths[0], images[1], depths[1])  # temporal order, as trained
     rotation = motion.rotation[0].double().numpy()
-    prev_T_cur = rigid_from_motion(rotation, motion.translation[0].double().numpy() * 2.5)
-    np.testing.assert_allclose(result.odometry.odom_T_base, MOUNT @ prev_T_cur @ invert_rigid(MOUNT), atol=1e-6)
+    current_T_previous = rigid_from_motion(rotation, motion.translation[0].double().numpy() * 2.5)
+    np.testing.assert_allclose(result.odometry.odom_T_base,
+                               MOUNT @ invert_rigid(current_T_previous) @ invert_rigid(MOUNT), atol=1e-6)
+    # The field lies on the previous (first) frame's pixels: p_cur = R p_prev + t + r, moved by R^T r.
     residual = motion.residual_translation[0].permute(1, 2, 0).double().numpy()
-    expected_field = -(residual @ prev_T_cur[:3, :3]) * 2.5
-    np.testing.assert_allclose(result.motion_field, expected_field, atol=1e-6)
+    np.testing.assert_allclose(result.motion_field, (residual @ current_T_previous[:3, :3]) * 2.5, atol=1e-6)
     np.testing.assert_allclose(result.depth, depths[1][0, 0].numpy() * 2.5, rtol=1e-6)
     assert result.motion_field.shape == (64, 96, 3) and result.rgb.shape == (64, 96, 3)
+    assert list(result.stage_seconds).count("motion_net") == 1
+
+
+def test_the_field_is_converted_only_when_wanted(predictor):
+    first, second, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    pipeline.process(first, 1.0, None, PipelineOptions(), want_motion=True)
+    result = pipeline.process(second, 1.1, None, PipelineOptions(), want_motion=True, want_field=False)
+    assert result.odometry is not None and result.motion_field is None
 
 
 def test_learned_intrinsics_exist_from_the_first_frame_and_camera_info_wins_when_given(predictor):
@@ -113,18 +123,19 @@ def test_pose_refinement_refines_the_odometry_with_the_chosen_intrinsics_and_kee
     for mode in ("none", "full"):
         pipeline = DepthMotionPipeline(predictor, MOUNT)
         options = PipelineOptions(metres_per_unit=2.5, pose_refinement=mode)
-        pipeline.process(first, 1.0, k, options, want_motion=True)
-        results[mode] = pipeline.process(second, 1.1, k, options, want_motion=True)
+        pipeline.process(first, 1.0, k, options, want_motion=True, want_field=True)
+        results[mode] = pipeline.process(second, 1.1, k, options, want_motion=True, want_field=True)
 
     images = [predictor.prepare(frame) for frame in (first, second)]
     depths = [predictor.depth(image) for image in images]
-    motion = predictor.motion(images[1], depths[1], images[0], depths[0])
+    camera = predictor.motion(images[0], depths[0], images[1], depths[1])
     k_input = torch.as_tensor(predictor.intrinsics_at_input(k, (48, 72)), dtype=torch.float32)[None]
-    rotation, translation = refine_motion(images[1], depths[1], images[0], k_input, motion.rotation,
-                                          motion.translation, AlignmentOptions(mode="full"))
-    prev_T_cur = rigid_from_motion(rotation[0].double().numpy(), translation[0].double().numpy() * 2.5)
+    rotation, translation = refine_motion(images[0], depths[0], images[1], k_input, camera.rotation,
+                                          camera.translation, AlignmentOptions(mode="full"))
+    current_T_previous = rigid_from_motion(rotation[0].double().numpy(), translation[0].double().numpy() * 2.5)
     refined = results["full"]
-    np.testing.assert_allclose(refined.odometry.odom_T_base, MOUNT @ prev_T_cur @ invert_rigid(MOUNT), atol=1e-6)
+    np.testing.assert_allclose(refined.odometry.odom_T_base,
+                               MOUNT @ invert_rigid(current_T_previous) @ invert_rigid(MOUNT), atol=1e-6)
     assert "pose_refinement" in refined.stage_seconds and "pose_refinement" not in results["none"].stage_seconds
     np.testing.assert_array_equal(refined.motion_field, results["none"].motion_field)
 

@@ -24,6 +24,7 @@ from depth_motion_ros.cli.demo_analysis import baseline_reports, collect_outputs
 from depth_motion_ros.cli.node_session import NodeRun, NodeSessionError, run_node_on_bag
 from depth_motion_ros.cli.summary import render_summary
 from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, format_report
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.ros.odometry import camera_mount
 from depth_motion_ros.sources import FrameRange, SourceError, open_source
 from depth_motion_ros.sources.bag_source import BagSource
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=DEMO_FRAMES, help="frames to generate or to take from the input")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated scene")
     parser.add_argument("--device", default="auto", help="the node's torch device")
+    parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, default="none",
+                        help="the node's pose_refinement: none, rotation or full (docs/node.md)")
     parser.add_argument("--realtime", action="store_true",
                         help="play at the recorded rate and let the node drop frames as it would live "
                              "(default: lockstep, every frame processed)")
@@ -192,9 +195,11 @@ def _baseline_line(baselines: dict[str, EvaluationReport]) -> str | None:
     return "to beat (same frames): " + "; ".join(parts) if parts else None
 
 
-def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float) -> EvaluationReport | None:
+def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float,
+             node_parameters: dict) -> EvaluationReport | None:
     """Score the recorded outputs against the played frames' ground truth (and the trivial baselines),
-    print the figures, write metrics.json and summary.png; returns the report (None without ground truth)."""
+    print the figures, write metrics.json (with the node's parameters) and summary.png; returns the report
+    (None without ground truth)."""
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
     settings = EvaluationSettings(max_depth=max_depth)
@@ -211,7 +216,8 @@ def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float) -> Ev
     picture = render_summary(frames, input_rgb, truth, lines)
     cv2.imwrite(str(out / "summary.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
     if report is not None:
-        metrics = {**report.to_dict(), "baselines": {name: b.to_dict() for name, b in baselines.items()}}
+        metrics = {**report.to_dict(), "baselines": {name: b.to_dict() for name, b in baselines.items()},
+                   "node_parameters": node_parameters}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         print(format_report(report, title="errors against the ground truth (depth_motion_eval protocol)"))
     for line in lines:
@@ -237,14 +243,14 @@ def run_demo(args: argparse.Namespace) -> int:
     say(f"starting the node and playing {bag} ({source.image_topic}) to it "
         f"{'at the recorded rate' if args.realtime else 'in lockstep'}; recording every output")
     parameters = {"checkpoint": str(Path(checkpoint).resolve()), "device": args.device,
-                  "camera_mount": list(CAMERA_MOUNT), **node_parameters}
+                  "camera_mount": list(CAMERA_MOUNT), "pose_refinement": args.pose_refinement, **node_parameters}
     run = run_node_on_bag(bag, source.image_topic, image_type, source.camera_info_topic, parameters,
                           out / "node_outputs", out / "node.log", lockstep=not args.realtime, rate=args.rate,
                           max_images=args.frames)
     say(f"  {run.playback.images} images played in {run.playback.seconds:.1f} s; outputs recorded in "
         f"{run.recording}")
 
-    report = _analyse(run, source, out, args.max_depth)
+    report = _analyse(run, source, out, args.max_depth, parameters)
     say(f"outputs in {out}/: summary.png, node_outputs/ (MCAP of every node topic), node.log"
         + (", metrics.json" if report is not None else "")
         + (", scene/ and input_bag/ (the generated input)" if (out / "scene").is_dir() else ""))

@@ -107,6 +107,7 @@ class DepthMotionNode(Node):
             super().destroy_node()
             raise
         self._pipeline = DepthMotionPipeline(self._predictor, camera_mount(self._settings.camera_mount))
+        self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
         self._pipeline_lock = threading.Lock()
         self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
@@ -234,12 +235,15 @@ class DepthMotionNode(Node):
     def _wants(self, publisher: Any) -> bool:
         return publisher.get_subscription_count() > 0
 
-    def _want_motion(self, settings: NodeSettings) -> bool:
+    def _want_odometry(self, settings: NodeSettings) -> bool:
         # Odometry is state: it integrates whenever it is enabled, subscribed or not, so a late subscriber
-        # gets a correct pose. The motion images are skipped when nobody listens.
-        motion_images = settings.publish_motion and any(
+        # gets a correct pose.
+        return settings.publish_odom or (settings.publish_tf and self._tf_broadcaster is not None)
+
+    def _want_field(self, settings: NodeSettings) -> bool:
+        # The motion images are skipped when nobody listens.
+        return settings.publish_motion and any(
             self._wants(p) for p in (self._motion_field_pub, self._motion_mask_pub, self._motion_image_pub))
-        return settings.publish_odom or (settings.publish_tf and self._tf_broadcaster is not None) or motion_images
 
     def _camera_k_for(self, image_size: tuple[int, int]) -> np.ndarray | None:
         camera = self._camera
@@ -255,9 +259,9 @@ class DepthMotionNode(Node):
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._settings
-        want_motion = self._want_motion(settings)
+        want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
-        if not (want_motion or want_images):
+        if not (want_odometry or want_field or want_images):
             return
         tick = time.perf_counter()
         rgb = message_to_rgb(msg)
@@ -266,15 +270,20 @@ class DepthMotionNode(Node):
         stamp = stamp_seconds(msg.header)
         with self._pipeline_lock:
             previous_stamp = self._pipeline.previous_stamp
-            result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings), want_motion)
+            result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings),
+                                            want_odometry or want_field, want_field)
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
         if settings.pose_refinement != "none" and (camera_k is None or settings.intrinsics_source == "learned"):
             self.get_logger().warning(
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which "
                 "lose most of its gain (docs/node.md): give the node a calibrated camera_info", once=True)
         header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
+        # The motion field belongs to the previous frame (pipeline.py): it goes out with that frame's header.
+        previous_header = self._previous_header
+        if result.continuity is not Continuity.DUPLICATE:
+            self._previous_header = header
         tick = time.perf_counter()
-        latency = self._publish(result, header, settings, received)
+        latency = self._publish(result, header, previous_header, settings, received)
         publish_s = time.perf_counter() - tick
         stages = {"decode": decode_s, **result.stage_seconds, "publish": publish_s}
         self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
@@ -289,7 +298,8 @@ class DepthMotionNode(Node):
             self.get_logger().info(f"no image for {stamp - previous:.3f} s (max_frame_gap "
                                    f"{settings.max_frame_gap} s): motion restarts from this frame, pose kept")
 
-    def _publish(self, result: FrameResult, header: Header, settings: NodeSettings, received: float) -> float:
+    def _publish(self, result: FrameResult, header: Header, previous_header: Header | None, settings: NodeSettings,
+                 received: float) -> float:
         """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
         size = result.depth.shape
         if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
@@ -314,15 +324,15 @@ class DepthMotionNode(Node):
             if settings.publish_tf and self._tf_broadcaster is not None:
                 self._tf_broadcaster.sendTransform(build_transform(result.odometry, odom_header,
                                                                    settings.base_frame))
-        if result.motion_field is not None and settings.publish_motion:
+        if result.motion_field is not None and previous_header is not None and settings.publish_motion:
             if self._wants(self._motion_field_pub):
-                self._motion_field_pub.publish(numpy_to_image(result.motion_field, header))
+                self._motion_field_pub.publish(numpy_to_image(result.motion_field, previous_header))
             if self._wants(self._motion_mask_pub):
                 self._motion_mask_pub.publish(
-                    numpy_to_image(moving_mask(result.motion_field, settings.motion_threshold), header))
+                    numpy_to_image(moving_mask(result.motion_field, settings.motion_threshold), previous_header))
             if self._wants(self._motion_image_pub):
-                self._motion_image_pub.publish(
-                    numpy_to_image(motion_colour(result.motion_field, settings.motion_full_scale), header))
+                self._motion_image_pub.publish(numpy_to_image(
+                    motion_colour(result.motion_field, settings.motion_full_scale), previous_header))
         return latency
 
     def destroy_node(self) -> None:

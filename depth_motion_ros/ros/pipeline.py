@@ -1,10 +1,11 @@
 """Per-frame processing behind the node, without ROS: depth, scale, intrinsics, ego-motion, object motion.
 
 The node only decodes messages and publishes; everything numerical happens here so it can be tested and
-timed on its own. Motion is predicted for the pair (current, previous): the motion network then returns the
-pose of the current camera in the previous one (``p_prev = R p_cur + t``), which is exactly the odometry
-increment, and its object-motion field lies on the current frame's pixel grid, aligned with the depth being
-published.
+timed on its own. Motion is predicted for the pair (previous, current), the temporal order the motion
+network was trained on (the bundled model saw no other: with the reverse order its rotation error on the
+development frames is 1.5-1.9 times larger, docs/model-experiments.md "Session 6"). Its camera motion,
+inverted, is the odometry increment; its object-motion field lies on the previous frame's pixel grid, so
+it belongs to the previous frame and is published with that frame's header, one frame late.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import torch
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.inference import PredictorBase, resize_rgb
 from depth_motion_ros.ros.ground_scale import ScaleSmoother, scale_from_camera_height
-from depth_motion_ros.ros.odometry import OdometryIntegrator, OdometryState, rigid_from_motion
+from depth_motion_ros.ros.odometry import OdometryIntegrator, OdometryState, invert_rigid, rigid_from_motion
 from depth_motion_ros.ros.stream_continuity import Continuity, classify_step
 
 
@@ -43,7 +44,9 @@ class FrameResult:
     depth: np.ndarray                       # float32 [h, w] metres (scale applied)
     intrinsics: np.ndarray | None           # 3x3 at the network size; None until any is known
     scale: float                            # metres per model unit used for this frame
-    motion_field: np.ndarray | None = None  # float32 [h, w, 3]: object displacement since the previous frame
+    # float32 [h, w, 3] on the PREVIOUS frame's pixels: how far each point seen there moved by this frame,
+    # in the previous camera's frame (metres); None without a previous frame or when not wanted.
+    motion_field: np.ndarray | None = None
     odometry: OdometryState | None = None   # updated pose; None when no motion was integrated
     stage_seconds: dict[str, float] = field(default_factory=dict)
     network_seconds: float = 0.0
@@ -111,8 +114,9 @@ class DepthMotionPipeline:
         return options.metres_per_unit if smoothed is None else smoothed
 
     def process(self, rgb: np.ndarray, stamp: float, camera_k: np.ndarray | None,
-                options: PipelineOptions, want_motion: bool) -> FrameResult:
-        """Depth for ``rgb`` (and, when ``want_motion``, motion against the previous frame).
+                options: PipelineOptions, want_motion: bool, want_field: bool = False) -> FrameResult:
+        """Depth for ``rgb``; with ``want_motion`` the camera motion since the previous frame (odometry), and
+        with ``want_field`` too the previous frame's object-motion field (one network pass gives both).
 
         ``camera_k`` is the camera_info K at ``rgb``'s resolution, or None. The caller handles the
         continuity events (logging); the state changes for them happen here.
@@ -134,45 +138,47 @@ class DepthMotionPipeline:
         stages["depth_net"] = time.perf_counter() - tick
         network = stages["depth_net"]
 
-        motion = None
+        camera = None  # the network's motion previous -> current camera, and the previous frame's field
         pair_ready = self._previous is not None and continuity is Continuity.CONTINUOUS
+        previous_image, previous_depth = (self._previous[1], self._previous[2]) if pair_ready else (
+            image, depth_units)
         needs_learned_k = options.intrinsics_source != "camera_info" and (
             options.intrinsics_source == "learned" or camera_k is None) and self._learned_count == 0
         if (want_motion and pair_ready) or needs_learned_k:
             tick = time.perf_counter()
             # Without a previous frame, the pair (frame, frame) still yields the learned intrinsics.
-            previous_image, previous_depth = (self._previous[1], self._previous[2]) if pair_ready else (
-                image, depth_units)
-            motion = self.predictor.motion(image, depth_units, previous_image, previous_depth)
-            self._add_learned_intrinsics(motion.intrinsics)
+            camera = self.predictor.motion(previous_image, previous_depth, image, depth_units)
+            self._add_learned_intrinsics(camera.intrinsics)
             stages["motion_net"] = time.perf_counter() - tick
             network += stages["motion_net"]
             if not pair_ready:
-                motion = None
+                camera = None
 
         intrinsics = self._choose_intrinsics(camera_k, rgb.shape[:2], options.intrinsics_source)
-        camera_rotation, camera_translation = (motion.rotation, motion.translation) if motion else (None, None)
-        if motion is not None and options.pose_refinement != "none" and intrinsics is not None:
+        camera_rotation, camera_translation = (camera.rotation, camera.translation) if camera else (None, None)
+        if camera is not None and options.pose_refinement != "none" and intrinsics is not None:
             tick = time.perf_counter()
             camera_rotation, camera_translation = refine_motion(
-                image, depth_units, self._previous[1], torch.as_tensor(intrinsics, dtype=torch.float32,
-                                                                       device=image.device)[None],
-                motion.rotation, motion.translation, AlignmentOptions(mode=options.pose_refinement))
+                previous_image, previous_depth, image,
+                torch.as_tensor(intrinsics, dtype=torch.float32, device=image.device)[None],
+                camera.rotation, camera.translation, AlignmentOptions(mode=options.pose_refinement))
             stages["pose_refinement"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
         scale = self.update_scale(depth_numpy, intrinsics, options)
         result = FrameResult(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, scale)
-        if motion is not None:
-            rotation = camera_rotation[0].double().cpu().numpy()
-            translation = camera_translation[0].double().cpu().numpy() * scale
+        if camera is not None:
+            # p_cur = R p_prev + t; the odometry increment is its inverse, the current camera in the previous.
+            current_T_previous = rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
+                                                   camera_translation[0].double().cpu().numpy() * scale)
             dt = stamp - self._previous[0]
-            result.odometry = self.integrator.update(rigid_from_motion(rotation, translation), dt)
-            # Residual r: p_prev = R p_cur + t + r, so the object moved by -R^T r in the current camera frame
-            # (R of the network, whose decomposition r belongs to).
-            residual = motion.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
-            network_rotation = rigid_from_motion(motion.rotation[0].double().cpu().numpy(), np.zeros(3))[:3, :3]
-            result.motion_field = (-(residual @ network_rotation) * scale).astype(np.float32)
+            result.odometry = self.integrator.update(invert_rigid(current_T_previous), dt)
+            if want_field:
+                # Residual r on the previous frame's pixels: p_cur = R p_prev + t + r (network R), so the
+                # point moved by R^T r in the previous camera's frame.
+                residual = camera.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
+                rotation = rigid_from_motion(camera.rotation[0].double().cpu().numpy(), np.zeros(3))[:3, :3]
+                result.motion_field = ((residual @ rotation) * scale).astype(np.float32)
         if continuity is not Continuity.DUPLICATE:
             self._previous = (stamp, image, depth_units)
         stages["scale_and_odometry"] = time.perf_counter() - tick
