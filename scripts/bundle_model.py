@@ -50,7 +50,9 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
         for source, stride in zip(sources, strides, strict=True):
             source["stride"] = stride
     config = meta.get("training_config") or {}
-    networks = "motion" if (config.get("optim") or {}).get("freeze_depth") else "depth and motion"
+    optim = config.get("optim") or {}
+    networks = ("intrinsics head" if optim.get("intrinsics_only") else
+                "motion" if optim.get("freeze_depth") else "depth and motion")
     return {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
             "networks": networks, "training_config": config or None,
             "sources": [_source_card(s) for s in sources]}

@@ -146,3 +146,15 @@ def test_a_release_record_without_its_stages_reads_them_from_the_release_file(bu
     assert bundle_model.main([str(fine_tuned), "--hardware", "a laptop", "--out", str(out)]) == 0
     assert [stage["steps"] for stage in load_checkpoint(out).metadata["model_card"]["stages"]] == [1234, 100]
     assert "read from that file (1234 steps)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("optim, networks", [({"intrinsics_only": True}, "intrinsics head"),
+                                             ({"freeze_depth": True}, "motion"), ({}, "depth and motion")])
+def test_each_stage_says_which_networks_it_trained(bundle_model, training_checkpoint, tmp_path, optim, networks):
+    model = load_checkpoint(training_checkpoint).model
+    run = tmp_path / "run.pt"
+    save_checkpoint(run, model, {"step": 10, "train_seconds": 1.0, "sources": [],
+                                 "training_config": {"optim": optim}})
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(run), "--hardware", "a laptop", "--out", str(out)]) == 0
+    assert load_checkpoint(out).metadata["model_card"]["stages"][-1]["networks"] == networks

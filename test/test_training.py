@@ -148,6 +148,25 @@ def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
     assert {"rotation_scale", "translation_scale", "encoder.0.weight", "background_motion.weight"} <= set(changed)
 
 
+def test_intrinsics_only_trains_the_intrinsics_head_and_nothing_else(tiny_run):
+    config, spec, tmp = tiny_run
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, intrinsics_only=True))
+    start = tmp / "start.pt"
+    Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
+    (tmp / "start" / "checkpoints" / "last.pt").rename(start)
+    with pytest.raises(ValueError, match="intrinsics: learned"):
+        Trainer(config, [spec], tmp / "given", device="cpu", cache_dir=tmp / "cache", init_from=start)
+    config = dataclasses.replace(config, intrinsics="learned")
+    with pytest.raises(ValueError, match="--init-from"):
+        Trainer(config, [spec], tmp / "fresh", device="cpu", cache_dir=tmp / "cache")
+    trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+                      init_from=start)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    changed = {name for name, value in trainer.model.state_dict().items() if not torch.equal(value, before[name])}
+    assert changed == {"motion_net.focal_head.weight", "motion_net.focal_head.bias", "motion_net.offset_head.weight"}
+
+
 def test_non_finite_loss_is_skipped_and_counted(tiny_run, monkeypatch):
     config, spec, tmp = tiny_run
     real = losses.compute_losses

@@ -39,6 +39,10 @@ class OptimConfig:
     #: fresh motion network learns against a depth network that is already good, instead of dragging it
     #: down while its own outputs are still noise (docs/model-experiments.md, session 4).
     freeze_depth: bool = False
+    #: Train the motion network's intrinsics head only (focal lengths and principal point), everything else
+    #: as loaded (`--init-from`); needs `intrinsics: learned`, since with given intrinsics the head's output
+    #: is not used and gets no gradient (docs/model-experiments.md, session 6).
+    intrinsics_only: bool = False
 
     def lr_at(self, step: int) -> float:
         """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""

@@ -115,6 +115,12 @@ class Trainer:
         if config.optim.freeze_depth and not resume and init_from is None:
             raise ValueError("optim.freeze_depth keeps the depth network as loaded: give --init-from with a "
                              "trained depth network (e.g. the bundled model)")
+        if config.optim.intrinsics_only and not resume and init_from is None:
+            raise ValueError("optim.intrinsics_only keeps both networks as loaded: give --init-from with a "
+                             "trained model (e.g. the bundled model)")
+        if config.optim.intrinsics_only and config.intrinsics != "learned":
+            raise ValueError("optim.intrinsics_only needs intrinsics: learned (with given intrinsics the head's "
+                             "output is not used and gets no gradient)")
         self.config = config
         self.sources = sources
         self.run_dir = Path(run_dir)
@@ -144,6 +150,10 @@ class Trainer:
         self.model = DepthMotionModel(config.model).to(self.device)
         if config.optim.freeze_depth:  # before DistributedDataParallel, which registers what needs gradients
             self.model.depth_net.requires_grad_(False)
+        if config.optim.intrinsics_only:
+            self.model.requires_grad_(False)
+            self.model.motion_net.focal_head.requires_grad_(True)
+            self.model.motion_net.offset_head.requires_grad_(True)
         self.forward_module: nn.Module = TrainingForward(self.model, self._both_orders)
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(

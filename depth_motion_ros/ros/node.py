@@ -275,8 +275,8 @@ class DepthMotionNode(Node):
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
         if settings.pose_refinement != "none" and (camera_k is None or settings.intrinsics_source == "learned"):
             self.get_logger().warning(
-                f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which "
-                "lose most of its gain (docs/node.md): give the node a calibrated camera_info", once=True)
+                f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
+                "approximate (docs/node.md): a calibrated camera_info does better", once=True)
         header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
         # The motion field belongs to the previous frame (pipeline.py): it goes out with that frame's header.
         previous_header = self._previous_header
