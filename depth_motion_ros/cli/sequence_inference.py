@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import torch
 
-from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
-from depth_motion_ros.evaluation.model_predictor import motion_matrix
+from depth_motion_ros.evaluation.model_predictor import camera_motion
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
 
@@ -73,18 +73,6 @@ class SequenceInference:
         self.refinement = refinement or AlignmentOptions(mode="none")
         self._learned_at_input: np.ndarray | None = None
 
-    def _camera_motion(self, previous: _Pending, rgb: torch.Tensor, frame: Frame, output) -> np.ndarray:
-        """`T_21` of the pair (previous, frame): the network's, refined when asked for."""
-        rotation, translation = output.rotation, output.translation
-        if self.refinement.mode != "none":
-            intrinsics = output.intrinsics.float()
-            if frame.intrinsics is not None:
-                intrinsics = torch.as_tensor(self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
-                                             dtype=torch.float32, device=rgb.device)[None]
-            rotation, translation = refine_motion(previous.network_rgb, previous.network_depth, rgb, intrinsics,
-                                                  rotation, translation, self.refinement)
-        return motion_matrix(rotation, translation)
-
     def _intrinsics(self, frame: Frame) -> tuple[np.ndarray, bool]:
         size = frame.rgb.shape[:2]
         if frame.intrinsics is not None:
@@ -111,7 +99,8 @@ class SequenceInference:
             pose, t_21 = np.eye(4), None
             if previous is not None:
                 output = self.predictor.motion(previous.network_rgb, previous.network_depth, rgb, depth)
-                t_21 = self._camera_motion(previous, rgb, frame, output)
+                t_21 = camera_motion(self.predictor, previous.network_rgb, previous.network_depth, rgb, output,
+                                     frame, self.refinement)
                 pose = previous.pose @ np.linalg.inv(t_21)
                 self._learned_at_input = output.intrinsics[0].double().cpu().numpy()
                 residual = output.residual_translation[0].permute(1, 2, 0).float().cpu().numpy()

@@ -17,6 +17,20 @@ def motion_matrix(rotation: torch.Tensor, translation: torch.Tensor) -> np.ndarr
     return transform
 
 
+def camera_motion(predictor, image1: torch.Tensor, depth1: torch.Tensor, image2: torch.Tensor, output,
+                  frame: Frame, refinement: AlignmentOptions, frame_intrinsics: bool = True) -> np.ndarray:
+    """4x4 `T_21` of a pair from the motion network's `output`, refined photometrically unless the mode is
+    'none', with `frame`'s own intrinsics when it has them (and `frame_intrinsics`), else the learned ones."""
+    rotation, translation = output.rotation, output.translation
+    if refinement.mode != "none":
+        intrinsics = output.intrinsics.float().to(image1.device)
+        if frame_intrinsics and frame.intrinsics is not None:
+            intrinsics = torch.as_tensor(predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
+                                         dtype=torch.float32, device=image1.device)[None]
+        rotation, translation = refine_motion(image1, depth1, image2, intrinsics, rotation, translation, refinement)
+    return motion_matrix(rotation, translation)
+
+
 class ModelFramePredictor:
     """Depth of each frame and camera motion between consecutive frames with one network.
 
@@ -52,13 +66,5 @@ class ModelFramePredictor:
         image1, depth1 = self._inputs(previous)
         image2, depth2 = self._inputs(current)
         output = self.predictor.motion(image1, depth1, image2, depth2)
-        rotation, translation = output.rotation, output.translation
-        if self.refinement.mode != "none":
-            intrinsics = output.intrinsics.float().cpu()
-            if self.intrinsics == "auto" and current.intrinsics is not None:
-                intrinsics = torch.from_numpy(self.predictor.intrinsics_at_input(
-                    current.intrinsics, current.rgb.shape[:2])).float()[None]
-            rotation, translation = refine_motion(image1.float().cpu(), depth1.float().cpu(), image2.float().cpu(),
-                                                  intrinsics, rotation.float().cpu(), translation.float().cpu(),
-                                                  self.refinement)
-        return motion_matrix(rotation, translation)
+        return camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
+                             frame_intrinsics=self.intrinsics == "auto")

@@ -140,8 +140,11 @@ def _refine_one(grey1: Tensor, depth1: Tensor, grey2: Tensor, intrinsics: Tensor
     """One pair (batch of 1): rotation matrix [3, 3] and translation [3] after refinement."""
     start_rotation, start_translation = rotation, translation
     parameters = 6 if options.mode == "full" else 3
+    finest = None
     for factor in options.levels:
         level = _Residuals(*_downsample(grey1, depth1, grey2, intrinsics, int(factor)))
+        if int(factor) == 1:
+            finest = level  # reused by the final check below
         for _ in range(options.iterations):
             residuals, mask, moved, d_point = level.evaluate(rotation, translation)
             if mask.sum() < MIN_PIXELS:
@@ -164,7 +167,7 @@ def _refine_one(grey1: Tensor, depth1: Tensor, grey2: Tensor, intrinsics: Tensor
                 break
     # Keep the result only if it explains the full-resolution images better than the network's motion
     # (the same robust cost, with the scale of the network's residuals, for both).
-    finest = _Residuals(grey1, depth1, grey2, intrinsics)
+    finest = finest or _Residuals(grey1, depth1, grey2, intrinsics)
     start_residuals, start_mask, _, _ = finest.evaluate(start_rotation, start_translation)
     if start_mask.sum() < MIN_PIXELS:
         return start_rotation, start_translation
