@@ -167,6 +167,27 @@ def test_intrinsics_only_trains_the_intrinsics_head_and_nothing_else(tiny_run):
     assert changed == {"motion_net.focal_head.weight", "motion_net.focal_head.bias", "motion_net.offset_head.weight"}
 
 
+def test_object_motion_only_trains_the_object_motion_field_and_nothing_else(tiny_run):
+    config, spec, tmp = tiny_run
+    start = tmp / "start.pt"
+    Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
+    (tmp / "start" / "checkpoints" / "last.pt").rename(start)
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, object_motion_only=True),
+                                 schedule=dataclasses.replace(config.schedule, motion_field_burnin_steps=0))
+    with pytest.raises(ValueError, match="--init-from"):
+        Trainer(config, [spec], tmp / "fresh", device="cpu", cache_dir=tmp / "cache")
+    both = dataclasses.replace(config, optim=dataclasses.replace(config.optim, intrinsics_only=True))
+    with pytest.raises(ValueError, match="give one"):
+        Trainer(both, [spec], tmp / "both", device="cpu", cache_dir=tmp / "cache", init_from=start)
+    trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+                      init_from=start)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    changed = {name for name, value in trainer.model.state_dict().items() if not torch.equal(value, before[name])}
+    field = {name for name in before if name.startswith(("motion_net.refinements.", "motion_net.unrefined_residual."))}
+    assert changed == field
+
+
 def test_non_finite_loss_is_skipped_and_counted(tiny_run, monkeypatch):
     config, spec, tmp = tiny_run
     real = losses.compute_losses

@@ -43,6 +43,10 @@ class OptimConfig:
     #: as loaded (`--init-from`); needs `intrinsics: learned`, since with given intrinsics the head's output
     #: is not used and gets no gradient (docs/model-experiments.md, session 6).
     intrinsics_only: bool = False
+    #: Train the motion network's object-motion field only (the residual translation and its refinement
+    #: blocks), everything else as loaded (`--init-from`): depth, ego-motion and intrinsics stay bit-identical
+    #: while the field learns (docs/model-experiments.md, session 7).
+    object_motion_only: bool = False
 
     def lr_at(self, step: int) -> float:
         """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""

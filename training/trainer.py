@@ -118,6 +118,11 @@ class Trainer:
         if config.optim.intrinsics_only and not resume and init_from is None:
             raise ValueError("optim.intrinsics_only keeps both networks as loaded: give --init-from with a "
                              "trained model (e.g. the bundled model)")
+        if config.optim.object_motion_only and not resume and init_from is None:
+            raise ValueError("optim.object_motion_only keeps depth and ego-motion as loaded: give --init-from with "
+                             "a trained model (e.g. the bundled model)")
+        if config.optim.object_motion_only and config.optim.intrinsics_only:
+            raise ValueError("optim.object_motion_only and optim.intrinsics_only each train one head: give one")
         if config.optim.intrinsics_only and config.intrinsics != "learned":
             raise ValueError("optim.intrinsics_only needs intrinsics: learned (with given intrinsics the head's "
                              "output is not used and gets no gradient)")
@@ -154,6 +159,10 @@ class Trainer:
             self.model.requires_grad_(False)
             self.model.motion_net.focal_head.requires_grad_(True)
             self.model.motion_net.offset_head.requires_grad_(True)
+        if config.optim.object_motion_only:
+            self.model.requires_grad_(False)
+            self.model.motion_net.unrefined_residual.requires_grad_(True)
+            self.model.motion_net.refinements.requires_grad_(True)
         self.forward_module: nn.Module = TrainingForward(self.model, self._both_orders)
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(
