@@ -49,6 +49,7 @@ def test_sequence_folder_reads_back_through_the_project_source(written, truth) -
         assert np.allclose(frame.pose, expected.pose, atol=1e-6)
         motion = np.load(folder / "motion" / f"{expected.index:06d}.npy")
         assert motion.dtype == np.float32 and np.array_equal(motion, expected.object_motion)
+        assert np.array_equal(frame.object_motion, expected.object_motion)
 
 
 def test_bag_has_every_topic_once_per_frame_with_the_rendered_payloads(written, truth) -> None:

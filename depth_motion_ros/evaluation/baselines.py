@@ -17,7 +17,14 @@ from depth_motion_ros.sources.frame import Frame
 IDENTITY_MOTION = np.eye(4)
 
 
-class ConstantDepthBaseline:
+class _NoObjectMotion:
+    """No baseline predicts object motion: a field of zeros is what the metric's 1.0 already stands for."""
+
+    def predict_object_motion(self, previous: Frame, current: Frame) -> None:
+        return None
+
+
+class ConstantDepthBaseline(_NoObjectMotion):
     """Depth 1 everywhere; no odometry."""
 
     def predict_depth(self, frame: Frame) -> np.ndarray:
@@ -27,7 +34,7 @@ class ConstantDepthBaseline:
         return None
 
 
-class RampDepthBaseline:
+class RampDepthBaseline(_NoObjectMotion):
     """Depth falling linearly from 3 at the top row to 1 at the bottom row (a ground-plane prior); no odometry."""
 
     def predict_depth(self, frame: Frame) -> np.ndarray:
@@ -39,7 +46,7 @@ class RampDepthBaseline:
         return None
 
 
-class StandingStillBaseline:
+class StandingStillBaseline(_NoObjectMotion):
     """Identity motion between every pair of frames; no depth."""
 
     def predict_depth(self, frame: Frame) -> None:

@@ -1,4 +1,5 @@
-"""`depth_motion_eval`: depth and odometry metrics of a checkpoint (or a trivial baseline) on recorded frames.
+"""`depth_motion_eval`: depth and odometry metrics of a checkpoint (or a trivial baseline) on recorded frames,
+and object-motion metrics on rendered sequences that carry its ground truth (`depth_motion_synth`).
 
 Examples:
   depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
@@ -16,6 +17,7 @@ from depth_motion_ros.evaluation.baselines import BASELINES
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_sequence, format_report
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
+from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD
 from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
 from depth_motion_ros.sources import SourceError, open_source
 
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop", choices=sorted(CROPS), help="KITTI evaluation crop")
     parser.add_argument("--no-median-scaling", action="store_true", help="score raw depth (metric models only)")
     parser.add_argument("--snippet-length", type=int, default=5, help="frames per ATE snippet (default 5)")
+    parser.add_argument("--motion-threshold", type=float, default=DEFAULT_MOTION_THRESHOLD,
+                        help="object motion, metres per frame after median scaling, above which a pixel counts as "
+                             "moving (sequences with motion/ ground truth only; default %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
@@ -78,7 +83,8 @@ def _source(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = EvaluationSettings(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
-                                  median_scaling=not args.no_median_scaling, snippet_length=args.snippet_length)
+                                  median_scaling=not args.no_median_scaling, snippet_length=args.snippet_length,
+                                  motion_threshold=args.motion_threshold)
     try:
         source = _source(args)
         predictor = _predictor(args)

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
+from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
 from depth_motion_ros.evaluation.trajectory import snippet_errors, trajectory_ate, trajectory_rpe
 from depth_motion_ros.sources.frame import Frame
 
@@ -27,6 +28,8 @@ class EvaluationSettings:
     crop: str | None = None
     median_scaling: bool = True
     snippet_length: int = 5
+    #: Scaled object motion (metres per frame) above which a pixel counts as flagged moving.
+    motion_threshold: float = DEFAULT_MOTION_THRESHOLD
 
 
 class FramePredictor(Protocol):
@@ -37,6 +40,9 @@ class FramePredictor(Protocol):
 
     def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray | None:
         """4x4 `T_21` mapping points of `previous`'s camera to `current`'s, or None (no odometry)."""
+
+    def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray | None:
+        """Object-motion field [h, w, 3] of the pair on `previous`'s grid in model units, or None."""
 
 
 @dataclass
@@ -54,6 +60,7 @@ class EvaluationReport:
     trajectory_ate: float | None = None
     rpe_translation: float | None = None
     rpe_rotation_deg: float | None = None
+    object_motion: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -83,15 +90,32 @@ class SequenceEvaluator:
         self.pred_poses: list[np.ndarray] = []
         self.gt_poses: list[np.ndarray | None] = []
         self._odometry = True
+        self.object_motion = ObjectMotionTotals()
+        #: The previous frame's true object motion, valid-depth mask and median-scaling factor, kept for the
+        #: field of the pair it starts (which arrives with the next frame).
+        self._motion_truth: tuple[np.ndarray, np.ndarray, float] | None = None
 
     def add_frame(self, pred_depth: np.ndarray | None, gt_depth: np.ndarray | None,
-                  motion_from_previous: np.ndarray | None, gt_pose: np.ndarray | None) -> None:
-        """Add one frame. `motion_from_previous` is `T_21` from the previous frame (ignored for the first)."""
+                  motion_from_previous: np.ndarray | None, gt_pose: np.ndarray | None,
+                  object_motion_from_previous: np.ndarray | None = None,
+                  gt_object_motion: np.ndarray | None = None) -> None:
+        """Add one frame. `motion_from_previous` is `T_21` from the previous frame (ignored for the first);
+        `object_motion_from_previous` the pair's field on the previous frame's grid, scored against the
+        previous frame's `gt_object_motion` (this frame's is kept for the next pair)."""
         s = self.settings
+        scores = None
         if pred_depth is not None and gt_depth is not None:
             scores = depth_metrics(pred_depth, gt_depth, s.min_depth, s.max_depth, s.crop, s.median_scaling)
             if scores is not None:
                 self.per_image.append(scores)
+        if object_motion_from_previous is not None and self._motion_truth is not None:
+            truth, valid, scale = self._motion_truth
+            self.object_motion.add(object_motion_from_previous, truth, valid, scale, s.motion_threshold)
+        self._motion_truth = None
+        if gt_object_motion is not None and gt_depth is not None and scores is not None:
+            with np.errstate(invalid="ignore"):
+                valid = np.isfinite(gt_depth) & (gt_depth > s.min_depth) & (gt_depth <= s.max_depth)
+            self._motion_truth = (gt_object_motion, valid, scores.get("scale", 1.0))
         if self.frames == 0:
             self.pred_poses.append(np.eye(4))
         elif motion_from_previous is None:
@@ -107,6 +131,8 @@ class SequenceEvaluator:
                                   depth=mean_metrics(self.per_image), settings=asdict(s))
         if s.median_scaling and self.per_image:
             report.median_scale = float(np.median([row["scale"] for row in self.per_image]))
+        if self.object_motion.pairs:
+            report.object_motion = self.object_motion.scores()
         if not self._odometry or self.frames < 2:
             return report
         run = _longest_run([pose is not None for pose in self.gt_poses])
@@ -135,7 +161,10 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
     for frame in frames:
         pred_depth = predictor.predict_depth(frame) if frame.depth is not None else None
         motion = predictor.predict_motion(previous, frame) if previous is not None else None
-        evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose)
+        object_motion = None
+        if previous is not None and previous.object_motion is not None:
+            object_motion = predictor.predict_object_motion(previous, frame)
+        evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose, object_motion, frame.object_motion)
         previous = frame
         if progress is not None:
             progress(frame)
@@ -188,4 +217,11 @@ def format_report(report: EvaluationReport, title: str = "") -> str:
                          f"{report.rpe_rotation_deg:.4f} deg rotation")
     else:
         lines.append("odometry: no motion prediction or not enough frames with ground-truth poses")
+    motion = report.object_motion
+    if "relative_epe" in motion:
+        lines.append(f"object motion ({int(motion['pairs'])} pairs, {int(motion['moving_pixels'])} moving pixels, "
+                     f"flagged above {report.settings.get('motion_threshold')} m per frame):")
+        lines.append(f"  mover IoU {motion.get('mover_iou', 0.0):.4f}, relative end-point error "
+                     f"{motion['relative_epe']:.4f} (zero field: 1), static pixels flagged "
+                     f"{motion.get('static_flagged', 0.0):.4f}")
     return "\n".join(lines)

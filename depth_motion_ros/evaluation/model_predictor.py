@@ -48,6 +48,8 @@ class ModelFramePredictor:
         self.refinement = refinement or AlignmentOptions(mode="none")
         self.intrinsics = intrinsics
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: The motion network's output for the last pair, shared by the camera motion and the object field.
+        self._last_pair: tuple[tuple[int, int], object] | None = None
 
     def _inputs(self, frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
         if frame.index not in self._cache:
@@ -62,9 +64,22 @@ class ModelFramePredictor:
         """Depth at the network's input size; the metrics resize it to the ground truth's resolution."""
         return self._inputs(frame)[1][0, 0].detach().float().cpu().numpy()
 
+    def _motion_output(self, previous: Frame, current: Frame):
+        key = (previous.index, current.index)
+        if self._last_pair is None or self._last_pair[0] != key:
+            image1, depth1 = self._inputs(previous)
+            image2, depth2 = self._inputs(current)
+            self._last_pair = (key, self.predictor.motion(image1, depth1, image2, depth2))
+        return self._last_pair[1]
+
+    def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray:
+        """The network's object-motion field [h, w, 3] at its input size, model units (not refined)."""
+        field = self._motion_output(previous, current).residual_translation
+        return field[0].detach().float().cpu().numpy().transpose(1, 2, 0)
+
     def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray:
         image1, depth1 = self._inputs(previous)
-        image2, depth2 = self._inputs(current)
-        output = self.predictor.motion(image1, depth1, image2, depth2)
+        image2, _ = self._inputs(current)
+        output = self._motion_output(previous, current)
         return camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
                              frame_intrinsics=self.intrinsics == "auto")

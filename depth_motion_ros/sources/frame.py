@@ -31,6 +31,9 @@ class Frame:
     intrinsics: np.ndarray | None = None  # 3x3 at this frame's resolution
     depth: np.ndarray | None = None  # float32 [H, W] metres, NaN where unknown
     pose: np.ndarray | None = None  # 4x4 camera-to-world (optical frame) ground truth
+    #: float32 [H, W, 3] metres: true translation of each pixel's scene point to the next frame, in the next
+    #: camera's frame (rendered sequences only: `motion/NNNNNN.npy`).
+    object_motion: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The sequence-folder layout of the project's real data (`../shared/data/*`) and of generated scenes.
 
 Layout: `rgb/NNNNNN.jpg|png`, optional `depth/NNNNNN.png` (uint16, metres = value / depth_scale, 0 = no
-measurement), optional `poses.txt` (TUM, camera-to-world, optical), `times.txt` (one timestamp per frame)
+measurement), optional `poses.txt` (TUM, camera-to-world, optical), `times.txt` (one timestamp per frame),
+optional `motion/NNNNNN.npy` (rendered sequences: true object motion to the next frame, `Frame.object_motion`)
 and `meta.yaml` (`intrinsics: {fx, fy, cx, cy}` or null, `depth_scale`, `rate_hz`, ...).
 """
 from __future__ import annotations
@@ -99,6 +100,15 @@ class SequenceFolderSource(FrameSource):
             return None
         return read_depth_png(depth_path, self.depth_scale)
 
+    def _object_motion(self, image_path: Path) -> np.ndarray | None:
+        motion_path = self.folder / "motion" / (image_path.stem + ".npy")
+        if not motion_path.is_file():
+            return None
+        motion = np.load(motion_path, allow_pickle=False)
+        if motion.ndim != 3 or motion.shape[2] != 3:
+            raise SourceError(f"{motion_path} holds an array of shape {motion.shape}, not [H, W, 3]")
+        return motion.astype(np.float32, copy=False)
+
     def __iter__(self) -> Iterator[Frame]:
         r = self.frame_range
         for index in range(r.start, len(self.files) if r.end is None else min(r.end, len(self.files)), r.stride):
@@ -111,4 +121,5 @@ class SequenceFolderSource(FrameSource):
                 intrinsics=self.intrinsics,
                 depth=self._depth(image_path),
                 pose=None if self.pose_track is None else self.pose_track.at(timestamp),
+                object_motion=self._object_motion(image_path),
             )
