@@ -133,6 +133,29 @@ def test_score_matches_outputs_to_ground_truth_by_stamp() -> None:
     assert partial.depth_images == 4 and partial.pose_frames == 3
 
 
+def test_score_rates_the_node_field_against_the_truth_in_the_frame_s_own_camera() -> None:
+    # The camera yaws 90 degrees between frames; a car moves 1 m along the next camera's x, which is the
+    # first camera's -z. Frame 2 was dropped, so the pair (1, 3) has no one-step truth and is not scored.
+    yaw = pose_matrix((0.0, 0.0, 0.0), (0.0, np.sin(np.pi / 4), 0.0, np.cos(np.pi / 4)))
+    truth = np.zeros((4, 4, 3), np.float32)
+    truth[1:3, 1:3] = (1.0, 0.0, 0.0)
+    gt = [Frame(index=i, timestamp=1.7e9 + 0.1 * i, rgb=np.zeros((4, 4, 3), np.uint8),
+                depth=np.full((4, 4), 5.0, np.float32), pose=yaw if i % 2 else np.eye(4), object_motion=truth)
+          for i in range(4)]
+    own = (yaw[:3, :3] @ [1.0, 0.0, 0.0]).astype(np.float32)
+    assert np.allclose(own, [0.0, 0.0, -1.0], atol=1e-6)
+    field = np.zeros((4, 4, 3), np.float32)
+    field[1:3, 1:3] = own
+    processed = [gt[0], gt[1], gt[3]]
+    outputs = [FrameOutputs(stamp_ns=round(f.timestamp * 1e9), depth=f.depth, motion_field=field) for f in processed]
+    report = score(outputs, {stamp_key(f.timestamp): f for f in processed})
+    assert report.object_motion["pairs"] == 1, "only (0, 1) is a one-step pair"
+    assert report.object_motion["relative_epe"] == pytest.approx(0.0, abs=1e-6)
+    assert report.object_motion["mover_iou"] == 1.0
+    outputs[0].motion_field = np.tile(np.float32([1.0, 0.0, 0.0]), (4, 4, 1)) * (truth > 0)  # not rotated
+    assert score(outputs, {stamp_key(f.timestamp): f for f in processed}).object_motion["relative_epe"] > 1.0
+
+
 def test_sim3_alignment_recovers_a_known_similarity() -> None:
     rng = np.random.default_rng(0)
     truth = rng.normal(size=(10, 3)) * 5

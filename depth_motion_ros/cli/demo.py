@@ -28,6 +28,7 @@ from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.ros.odometry import camera_mount
 from depth_motion_ros.sources import FrameRange, SourceError, open_source
 from depth_motion_ros.sources.bag_source import BagSource
+from depth_motion_ros.sources.sequence_folder import SequenceFolderSource
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 from depth_motion_ros.synthetic.writers import CameraBagWriter, write_scene
 
@@ -179,6 +180,11 @@ def _report_lines(report: EvaluationReport | None, processed: int, with_odometry
         lines.append(f"trajectory ({report.pose_frames} poses): ATE after Sim(3) alignment "
                      f"{report.trajectory_ate:.3f} m, 5-frame snippet ATE {report.snippet_ate:.3f} m, "
                      f"RPE {report.rpe_translation:.3f} m / {report.rpe_rotation_deg:.2f} deg per frame")
+    motion = report.object_motion
+    if "relative_epe" in motion:
+        lines.append(f"object motion ({int(motion['pairs'])} pairs): mover IoU {motion.get('mover_iou', 0.0):.3f}, "
+                     f"relative end-point error {motion['relative_epe']:.3f} (zero field: 1), "
+                     f"static pixels flagged {motion.get('static_flagged', 0.0):.3f}")
     return lines
 
 
@@ -201,6 +207,10 @@ def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float,
     print the figures, write metrics.json (with the node's parameters) and summary.png; returns the report
     (None without ground truth)."""
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
+    if (out / "scene" / "motion").is_dir():  # a rendered street: the bag has no object-motion truth, its folder has
+        for rendered in SequenceFolderSource(out / "scene"):
+            if stamp_key(rendered.timestamp) in inputs:
+                inputs[stamp_key(rendered.timestamp)].object_motion = rendered.object_motion
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
     settings = EvaluationSettings(max_depth=max_depth)
     report = score(frames, inputs, settings)

@@ -3,6 +3,9 @@
 Outputs are matched to input frames by header stamp (the node copies the input's header), so frames the
 node dropped simply have no prediction. Odometry is of `base_link`; with the camera mount the node was
 given, it is converted back to camera-to-world poses in the optical frame of the first processed camera.
+The node's object-motion field of a frame (published with that frame's header, one frame late) is the
+motion to the next processed frame in the frame's own camera; it is scored where that next frame is the
+next input frame, against the rendered truth rotated into the same camera.
 """
 from __future__ import annotations
 
@@ -112,9 +115,34 @@ def stamp_key_ns(stamp_ns: int) -> int:
     return int(round(stamp_ns / 1000))
 
 
+def object_motion_truth_in_own_camera(frame: Frame, following: Frame) -> np.ndarray | None:
+    """`frame`'s true object motion to `following` (given in `following`'s camera) in `frame`'s own camera,
+    the frame of the node's `motion/field`; None without the truth or the poses to rotate it."""
+    if frame.object_motion is None or frame.pose is None or following.pose is None:
+        return None
+    own_R_next = frame.pose[:3, :3].T @ following.pose[:3, :3]
+    return (frame.object_motion.astype(np.float64) @ own_R_next.T).astype(np.float32)
+
+
+def _object_motions(matched: list[tuple[FrameOutputs, Frame]]) -> tuple[list, list] | None:
+    """Per matched frame: the node's field and the truth of the pair it starts, where the next processed
+    frame is the next input frame (a dropped frame makes the pair longer than the truth's one step)."""
+    if not any(gt.object_motion is not None for _, gt in matched):
+        return None
+    predicted, truth = [], []
+    for (outputs, gt), following in zip(matched, [*matched[1:], None]):
+        consecutive = following is not None and following[1].index == gt.index + 1
+        pair_truth = object_motion_truth_in_own_camera(gt, following[1]) if consecutive else None
+        has_both = pair_truth is not None and outputs.motion_field is not None
+        predicted.append(outputs.motion_field if has_both else None)
+        truth.append(pair_truth if has_both else None)
+    return predicted, truth
+
+
 def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
           settings: EvaluationSettings | None = None) -> EvaluationReport | None:
-    """Depth and odometry scores of the processed frames that have ground truth (None when none has).
+    """Depth, odometry and object-motion scores of the processed frames that have ground truth (None when
+    none has).
 
     `inputs` maps `stamp_key(frame.timestamp)` to the played frames.
     """
@@ -122,9 +150,11 @@ def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
     matched = [(f, gt) for f, gt in matched if gt is not None]
     if not any(gt.depth is not None or gt.pose is not None for _, gt in matched):
         return None
-    # Depth is scored on every processed frame; odometry on the frames that have a pose from the node.
+    # Depth (and object motion) is scored on every processed frame; odometry on the frames with a node pose.
+    predicted_fields, true_fields = _object_motions(matched) or (None, None)
     report = evaluate_predictions([f.depth for f, _ in matched], [gt.depth for _, gt in matched],
-                                  settings=settings)
+                                  settings=settings, pred_object_motions=predicted_fields,
+                                  gt_object_motions=true_fields)
     posed = [(f.camera_pose, gt.pose) for f, gt in matched if f.camera_pose is not None and gt.pose is not None]
     if len(posed) < 2:
         return report

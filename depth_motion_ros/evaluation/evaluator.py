@@ -173,24 +173,32 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
 
 def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Sequence[np.ndarray | None],
                          pred_poses: np.ndarray | None = None, gt_poses: Sequence[np.ndarray | None] | None = None,
-                         settings: EvaluationSettings | None = None) -> EvaluationReport:
+                         settings: EvaluationSettings | None = None,
+                         pred_object_motions: Sequence[np.ndarray | None] | None = None,
+                         gt_object_motions: Sequence[np.ndarray | None] | None = None) -> EvaluationReport:
     """Score precomputed outputs: depth maps per frame and camera-to-world poses (e.g. a TUM trajectory).
 
     `pred_poses` are converted to per-pair motions so that the same accumulation as `evaluate_sequence`
-    applies. Lists are per frame; None marks a frame without that prediction or ground truth.
+    applies. Lists are per frame; None marks a frame without that prediction or ground truth. The object
+    motions of frame i (predicted field and truth alike) are those of the pair that starts at frame i.
     """
     count = len(pred_depths)
     if len(gt_depths) != count:
         raise ValueError(f"{count} predicted depth maps but {len(gt_depths)} ground-truth entries")
     if pred_poses is not None and (gt_poses is None or len(pred_poses) != count or len(gt_poses) != count):
         raise ValueError("pred_poses and gt_poses must both be given with one entry per frame")
+    if (pred_object_motions is None) != (gt_object_motions is None) or (
+            pred_object_motions is not None and not len(pred_object_motions) == len(gt_object_motions) == count):
+        raise ValueError("pred_object_motions and gt_object_motions must both be given with one entry per frame")
     evaluator = SequenceEvaluator(settings)
     for i in range(count):
         motion = None
         if pred_poses is not None and i > 0:
             motion = np.linalg.inv(pred_poses[i]) @ pred_poses[i - 1]  # T_21 such that P_i = P_{i-1} inv(T_21)
         gt_pose = gt_poses[i] if gt_poses is not None else None
-        evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose)
+        field_from_previous = pred_object_motions[i - 1] if pred_object_motions is not None and i > 0 else None
+        truth = gt_object_motions[i] if gt_object_motions is not None else None
+        evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose, field_from_previous, truth)
     return evaluator.report()
 
 
