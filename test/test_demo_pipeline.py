@@ -84,8 +84,10 @@ def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: 
         assert (out / name).exists(), name
     printed = capsys.readouterr().out
     assert "abs rel" in printed and "ATE" in printed and "to beat" in printed and str(out) in printed
+    assert "mover IoU" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["depth_images"] == 5 and metrics["pose_frames"] == 5
+    assert metrics["object_motion"]["pairs"] == 4, "every one-step pair of the rendered street is scored"
     assert set(metrics["baselines"]) == {"constant", "ramp", "still", "forward"}
     assert metrics["node_parameters"]["pose_refinement"] == "rotation"
 

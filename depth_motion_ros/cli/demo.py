@@ -207,10 +207,13 @@ def _analyse(run: NodeRun, source: BagSource, out: Path, max_depth: float,
     print the figures, write metrics.json (with the node's parameters) and summary.png; returns the report
     (None without ground truth)."""
     inputs = {stamp_key(frame.timestamp): frame for frame in source}
-    if (out / "scene" / "motion").is_dir():  # a rendered street: the bag has no object-motion truth, its folder has
-        for rendered in SequenceFolderSource(out / "scene"):
-            if stamp_key(rendered.timestamp) in inputs:
-                inputs[stamp_key(rendered.timestamp)].object_motion = rendered.object_motion
+    if (out / "scene" / "motion").is_dir():
+        # A rendered street: its bag has no object-motion truth, its folder has. Both hold the frames in the
+        # same order (the bag's stamps are offset from the folder's times), so they are matched by index.
+        played = {frame.index: frame for frame in inputs.values()}
+        for rendered in SequenceFolderSource(out / "scene", FrameRange(0, source.frame_range.end)):
+            if rendered.index in played:
+                played[rendered.index].object_motion = rendered.object_motion
     frames = collect_outputs(run.messages, run.namespace, camera_mount(CAMERA_MOUNT))
     settings = EvaluationSettings(max_depth=max_depth)
     report = score(frames, inputs, settings)
