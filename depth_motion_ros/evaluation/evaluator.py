@@ -187,8 +187,9 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
         raise ValueError(f"{count} predicted depth maps but {len(gt_depths)} ground-truth entries")
     if pred_poses is not None and (gt_poses is None or len(pred_poses) != count or len(gt_poses) != count):
         raise ValueError("pred_poses and gt_poses must both be given with one entry per frame")
-    if (pred_object_motions is None) != (gt_object_motions is None) or (
-            pred_object_motions is not None and not len(pred_object_motions) == len(gt_object_motions) == count):
+    with_object_motion = pred_object_motions is not None
+    if with_object_motion != (gt_object_motions is not None) or (
+            with_object_motion and not len(pred_object_motions) == len(gt_object_motions) == count):
         raise ValueError("pred_object_motions and gt_object_motions must both be given with one entry per frame")
     evaluator = SequenceEvaluator(settings)
     for i in range(count):
@@ -196,8 +197,8 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
         if pred_poses is not None and i > 0:
             motion = np.linalg.inv(pred_poses[i]) @ pred_poses[i - 1]  # T_21 such that P_i = P_{i-1} inv(T_21)
         gt_pose = gt_poses[i] if gt_poses is not None else None
-        field_from_previous = pred_object_motions[i - 1] if pred_object_motions is not None and i > 0 else None
-        truth = gt_object_motions[i] if gt_object_motions is not None else None
+        field_from_previous = pred_object_motions[i - 1] if with_object_motion and i > 0 else None
+        truth = gt_object_motions[i] if with_object_motion else None
         evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose, field_from_previous, truth)
     return evaluator.report()
 
