@@ -108,6 +108,8 @@ class DepthMotionNode(Node):
             raise
         self._pipeline = DepthMotionPipeline(self._predictor, camera_mount(self._settings.camera_mount))
         self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
+        # rclpy's `once=True` still costs about 2 ms a call (it looks up its caller), too much for every frame.
+        self._warned_learned_refinement = False
         self._pipeline_lock = threading.Lock()
         self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
@@ -273,10 +275,12 @@ class DepthMotionNode(Node):
             result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings),
                                             want_odometry or want_field, want_field)
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
-        if settings.pose_refinement != "none" and (camera_k is None or settings.intrinsics_source == "learned"):
+        if (not self._warned_learned_refinement and settings.pose_refinement != "none"
+                and (camera_k is None or settings.intrinsics_source == "learned")):
+            self._warned_learned_refinement = True
             self.get_logger().warning(
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
-                "approximate (docs/node.md): a calibrated camera_info does better", once=True)
+                "approximate (docs/node.md): a calibrated camera_info does better")
         header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
         # The motion field belongs to the previous frame (pipeline.py): it goes out with that frame's header.
         previous_header = self._previous_header
