@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
 from depth_motion_ros.training.augment import AugmentConfig
 from depth_motion_ros.training.data import DataConfig
@@ -47,6 +48,10 @@ class OptimConfig:
     #: blocks), everything else as loaded (`--init-from`): depth, ego-motion and intrinsics stay bit-identical
     #: while the field learns (docs/model-experiments.md, session 7).
     object_motion_only: bool = False
+    #: Train the depth network only and keep the motion network's weights as loaded (`--init-from`): with
+    #: `pose_refinement` the losses use photometrically refined camera motion, so the motion network would
+    #: get no ego-motion gradient anyway (docs/model-experiments.md, session 8).
+    freeze_motion: bool = False
 
     def lr_at(self, step: int) -> float:
         """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""
@@ -101,6 +106,10 @@ class TrainConfig:
     model: ModelConfig
     intrinsics: str = "auto"
     reverse_motion: str = "predicted"
+    #: Camera motion the losses use: the motion network's ("none", official) or that motion refined by direct
+    #: image alignment against the current depth, without gradient ("rotation", "full"; the node's
+    #: `pose_refinement`, geometry/direct_alignment.py). Needs `optim.freeze_motion`.
+    pose_refinement: str = "none"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -116,6 +125,15 @@ class TrainConfig:
             raise ValueError(f"intrinsics must be one of {INTRINSICS_MODES}, got {self.intrinsics!r}")
         if self.reverse_motion not in REVERSE_MOTION_MODES:
             raise ValueError(f"reverse_motion must be one of {REVERSE_MOTION_MODES}, got {self.reverse_motion!r}")
+        if self.pose_refinement not in REFINEMENT_MODES:
+            raise ValueError(f"pose_refinement must be one of {REFINEMENT_MODES}, got {self.pose_refinement!r}")
+        if self.pose_refinement != "none" and not self.optim.freeze_motion:
+            raise ValueError("pose_refinement replaces the motion network's camera motion in the losses, so that "
+                             "network would learn no ego-motion: it needs optim.freeze_motion: true")
+        if self.optim.freeze_motion and (self.optim.freeze_depth or self.optim.intrinsics_only
+                                         or self.optim.object_motion_only):
+            raise ValueError("optim.freeze_motion trains the depth network only: it cannot be combined with "
+                             "freeze_depth, intrinsics_only or object_motion_only")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -186,7 +204,7 @@ def _model_config(section: Any) -> ModelConfig:
 def config_from_dict(content: dict) -> TrainConfig:
     """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
     content = dict(content)
-    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion"}
+    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion", "pose_refinement"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}")
     model_section = content.pop("model", None)
@@ -195,7 +213,8 @@ def config_from_dict(content: dict) -> TrainConfig:
     model = _model_config(model_section)
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
-                       reverse_motion=content.get("reverse_motion", "predicted"), **sections)
+                       reverse_motion=content.get("reverse_motion", "predicted"),
+                       pose_refinement=content.get("pose_refinement", "none"), **sections)
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:

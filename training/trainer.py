@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
 from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_norm_noise
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
@@ -33,6 +34,7 @@ from depth_motion_ros.training.guards import failure_indicators, failure_warning
 from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import with_inverted_reverse
+from depth_motion_ros.training.refined_poses import with_refined_camera_motion
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.summaries import training_images
 
@@ -121,12 +123,16 @@ class Trainer:
         if config.optim.object_motion_only and not resume and init_from is None:
             raise ValueError("optim.object_motion_only keeps depth and ego-motion as loaded: give --init-from with "
                              "a trained model (e.g. the bundled model)")
+        if config.optim.freeze_motion and not resume and init_from is None:
+            raise ValueError("optim.freeze_motion keeps the motion network as loaded: give --init-from with a "
+                             "trained motion network (e.g. the bundled model)")
         if config.optim.object_motion_only and config.optim.intrinsics_only:
             raise ValueError("optim.object_motion_only and optim.intrinsics_only each train one head: give one")
         if config.optim.intrinsics_only and config.intrinsics != "learned":
             raise ValueError("optim.intrinsics_only needs intrinsics: learned (with given intrinsics the head's "
                              "output is not used and gets no gradient)")
         self.config = config
+        self._refinement = AlignmentOptions(mode=config.pose_refinement)
         self.sources = sources
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / CHECKPOINT_DIR
@@ -155,6 +161,8 @@ class Trainer:
         self.model = DepthMotionModel(config.model).to(self.device)
         if config.optim.freeze_depth:  # before DistributedDataParallel, which registers what needs gradients
             self.model.depth_net.requires_grad_(False)
+        if config.optim.freeze_motion:
+            self.model.motion_net.requires_grad_(False)
         if config.optim.intrinsics_only:
             self.model.requires_grad_(False)
             self.model.motion_net.focal_head.requires_grad_(True)
@@ -268,11 +276,16 @@ class Trainer:
             depth, partner_depth, motion = module(rgb1, rgb2)
         learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
         intrinsics = self._intrinsics(batch, learned)
-        if not self._both_orders:
-            motion = with_inverted_reverse(motion, partner_depth[: len(rgb1)], intrinsics[: len(rgb1)])
+        rgb = torch.cat([rgb1, rgb2], dim=0)
+        if self._both_orders:
+            motion = with_refined_camera_motion(motion, rgb, depth, _swap_halves(rgb), intrinsics, self._refinement)
+        else:
+            forward_pairs = slice(0, len(rgb1))
+            motion = with_refined_camera_motion(motion, rgb1, depth[forward_pairs], rgb2, intrinsics[forward_pairs],
+                                                self._refinement)
+            motion = with_inverted_reverse(motion, partner_depth[forward_pairs], intrinsics[forward_pairs])
         burnin = self.config.schedule.motion_field_burnin_steps
         residual = motion.residual_translation * motion_field_scale(step, burnin)
-        rgb = torch.cat([rgb1, rgb2], dim=0)
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
                              _swap_halves(residual), intrinsics, self.config.loss_weights, options=self.config.loss)

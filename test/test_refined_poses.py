@@ -1,0 +1,105 @@
+"""Training against refined camera motion (training/refined_poses.py, `pose_refinement` with `freeze_motion`)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
+from depth_motion_ros.networks import MotionOutput
+from depth_motion_ros.training import trainer as trainer_module
+from depth_motion_ros.training.config import config_from_dict, read_config_mapping
+from depth_motion_ros.training.refined_poses import with_refined_camera_motion
+from depth_motion_ros.training.trainer import Trainer
+from test_direct_alignment import K, TRUE_ROTATION, TRUE_TRANSLATION, pair  # noqa: F401 (fixture)
+from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
+
+
+def _network_motion(depth: torch.Tensor) -> MotionOutput:
+    """A motion network's output that is about 0.6 degrees and 4 cm off the true motion."""
+    rotation = (TRUE_ROTATION + torch.tensor([0.006, 0.008, -0.004]))[None].requires_grad_(True)
+    translation = (TRUE_TRANSLATION + torch.tensor([-0.02, 0.015, 0.03]))[None].requires_grad_(True)
+    field = torch.zeros(1, 3, *depth.shape[-2:], requires_grad=True)
+    return MotionOutput(rotation, translation, K.clone().requires_grad_(True), field)
+
+
+def test_the_losses_get_the_true_motion_as_a_constant_and_keep_the_other_outputs(pair):  # noqa: F811
+    image1, depth1, image2 = pair
+    motion = _network_motion(depth1)
+    refined = with_refined_camera_motion(motion, image1, depth1.requires_grad_(True), image2, K,
+                                         AlignmentOptions(mode="full"))
+    assert torch.linalg.norm(refined.rotation[0] - TRUE_ROTATION) < 1e-3
+    assert torch.linalg.norm(refined.translation[0] - TRUE_TRANSLATION) < 0.005
+    assert not refined.rotation.requires_grad and not refined.translation.requires_grad
+    assert refined.intrinsics is motion.intrinsics and refined.residual_translation is motion.residual_translation
+
+
+def test_mode_none_hands_the_network_motion_through_with_its_gradient(pair):  # noqa: F811
+    image1, depth1, image2 = pair
+    motion = _network_motion(depth1)
+    assert with_refined_camera_motion(motion, image1, depth1, image2, K, AlignmentOptions(mode="none")) is motion
+
+
+def _with(config, **changes):
+    content = config.to_dict()
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            content[key] = {**content[key], **value}
+        else:
+            content[key] = value
+    return config_from_dict(content)
+
+
+def test_config_refuses_refinement_without_a_frozen_motion_network_and_conflicting_freezes():
+    config = tiny_config()
+    with pytest.raises(ValueError, match="freeze_motion"):
+        _with(config, pose_refinement="full")
+    with pytest.raises(ValueError, match="pose_refinement must be one of"):
+        _with(config, pose_refinement="bundle", optim={"freeze_motion": True})
+    with pytest.raises(ValueError, match="cannot be combined"):
+        _with(config, optim={"freeze_motion": True, "freeze_depth": True})
+    recipe = read_config_mapping("light")
+    recipe.update(pose_refinement="rotation", optim={**recipe["optim"], "freeze_motion": True})
+    assert config_from_dict(recipe).pose_refinement == "rotation"
+
+
+@pytest.mark.parametrize("both_orders", [True, False])
+def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, monkeypatch, both_orders):  # noqa: F811
+    config, spec, tmp = tiny_run
+    config = _with(config, pose_refinement="full", optim={"freeze_motion": True},
+                   reverse_motion="predicted" if both_orders else "inverted")
+    with pytest.raises(ValueError, match="--init-from"):  # a frozen random motion network is never wanted
+        Trainer(config, [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
+    start = tmp / "start.pt"
+    Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
+    (tmp / "start" / "checkpoints" / "last.pt").rename(start)
+
+    refined_batches = []
+    real_refinement = trainer_module.with_refined_camera_motion
+
+    def counting(motion, rgb1, depth1, rgb2, intrinsics, options):
+        refined_batches.append((len(rgb1), options.mode))
+        return real_refinement(motion, rgb1, depth1, rgb2, intrinsics, options)
+
+    monkeypatch.setattr(trainer_module, "with_refined_camera_motion", counting)
+    trainer = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+                      init_from=start)
+    depth_before = {k: v.clone() for k, v in trainer.model.depth_net.state_dict().items()}
+    motion_before = {k: v.clone() for k, v in trainer.model.motion_net.state_dict().items()}
+    trainer.run()
+    pairs_per_step = 2 * config.optim.batch_size if both_orders else config.optim.batch_size
+    training_calls = [size for size, mode in refined_batches if size == pairs_per_step and mode == "full"]
+    assert len(training_calls) >= 2  # every step; validation batches are refined as well
+    assert all(mode == "full" for _, mode in refined_batches)
+    for name, value in trainer.model.motion_net.state_dict().items():
+        assert torch.equal(value, motion_before[name]), name
+    changed = [name for name, value in trainer.model.depth_net.state_dict().items()
+               if not torch.equal(value, depth_before[name])]
+    assert {"depth_head.conv.weight", "encoder.stem.0.weight"} <= set(changed), changed
+
+
+def test_the_trainer_config_round_trips_the_new_fields(tiny_run):  # noqa: F811
+    config, _, _ = tiny_run
+    config = _with(config, pose_refinement="rotation", optim={"freeze_motion": True})
+    assert dataclasses.asdict(config_from_dict(config.to_dict())) == dataclasses.asdict(config)
