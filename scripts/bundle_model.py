@@ -53,7 +53,8 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
     optim = config.get("optim") or {}
     networks = ("intrinsics head" if optim.get("intrinsics_only") else
                 "object-motion field" if optim.get("object_motion_only") else
-                "motion" if optim.get("freeze_depth") else "depth and motion")
+                "motion" if optim.get("freeze_depth") else
+                "depth" if optim.get("freeze_motion") else "depth and motion")
     return {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
             "networks": networks, "training_config": config or None,
             "sources": [_source_card(s) for s in sources]}
