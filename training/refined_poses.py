@@ -26,8 +26,7 @@ def with_refined_camera_motion(motion: MotionOutput, rgb1: Tensor, depth1: Tenso
     """
     if options.mode == "none":
         return motion
-    with torch.no_grad():
-        rotation, translation = refine_motion(rgb1.detach(), depth1.detach(), rgb2.detach(), intrinsics.detach(),
-                                              motion.rotation.detach(), motion.translation.detach(), options)
-    return motion._replace(rotation=rotation.to(motion.rotation.dtype),
-                           translation=translation.to(motion.translation.dtype))
+    with torch.no_grad():  # builds no graph: the refined motion is a constant for the losses
+        rotation, translation = refine_motion(rgb1, depth1, rgb2, intrinsics, motion.rotation, motion.translation,
+                                              options)
+    return motion._replace(rotation=rotation, translation=translation)
