@@ -94,6 +94,9 @@ class Oracle:
     def predict_motion(self, previous, current):
         return None
 
+    def predict_intrinsics(self, previous, current):
+        return None
+
     def predict_object_motion(self, previous, current):
         return previous.object_motion / ((previous if self.unit == "previous" else current).index + 1)
 

@@ -18,9 +18,13 @@ IDENTITY_MOTION = np.eye(4)
 
 
 class _NoObjectMotion:
-    """No baseline predicts object motion: a field of zeros is what the metric's 1.0 already stands for."""
+    """No baseline predicts object motion (a field of zeros is what the metric's 1.0 already stands for)
+    or intrinsics."""
 
     def predict_object_motion(self, previous: Frame, current: Frame) -> None:
+        return None
+
+    def predict_intrinsics(self, previous: Frame, current: Frame) -> None:
         return None
 
 

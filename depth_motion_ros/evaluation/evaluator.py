@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
 from depth_motion_ros.evaluation.trajectory import snippet_errors, trajectory_ate, trajectory_rpe
@@ -44,6 +45,9 @@ class FramePredictor(Protocol):
     def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray | None:
         """Object-motion field [h, w, 3] of the pair on `previous`'s grid in model units, or None."""
 
+    def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray | None:
+        """The 3x3 camera matrix the pair's motion network learned, for `current`'s image size, or None."""
+
 
 @dataclass
 class EvaluationReport:
@@ -61,6 +65,8 @@ class EvaluationReport:
     rpe_translation: float | None = None
     rpe_rotation_deg: float | None = None
     object_motion: dict[str, float] = field(default_factory=dict)
+    #: Learned-intrinsics errors (evaluation/intrinsics.py) over the pairs whose frames carry a calibration.
+    intrinsics: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -91,6 +97,7 @@ class SequenceEvaluator:
         self.gt_poses: list[np.ndarray | None] = []
         self._odometry = True
         self.object_motion = ObjectMotionTotals()
+        self.intrinsics = IntrinsicsTotals()
         #: The previous frame's true object motion, valid-depth mask and median-scaling factor, kept for the
         #: field of the pair it starts (which arrives with the next frame).
         self._motion_truth: tuple[np.ndarray, np.ndarray, float] | None = None
@@ -125,6 +132,10 @@ class SequenceEvaluator:
         self.gt_poses.append(None if gt_pose is None else np.asarray(gt_pose, dtype=np.float64))
         self.frames += 1
 
+    def add_intrinsics(self, predicted: np.ndarray, truth: np.ndarray, image_size: tuple[int, int]) -> None:
+        """Add one pair's learned camera matrix against the frame's calibration, both for `image_size`."""
+        self.intrinsics.add(predicted, truth, image_size)
+
     def report(self) -> EvaluationReport:
         s = self.settings
         report = EvaluationReport(frames=self.frames, depth_images=len(self.per_image),
@@ -133,6 +144,7 @@ class SequenceEvaluator:
             report.median_scale = float(np.median([row["scale"] for row in self.per_image]))
         if self.object_motion.pairs:
             report.object_motion = self.object_motion.scores()
+        report.intrinsics = self.intrinsics.scores()
         if not self._odometry or self.frames < 2:
             return report
         run = _longest_run([pose is not None for pose in self.gt_poses])
@@ -164,6 +176,10 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
         object_motion = None
         if previous is not None and previous.object_motion is not None:
             object_motion = predictor.predict_object_motion(previous, frame)
+        if previous is not None and frame.intrinsics is not None:
+            learned = predictor.predict_intrinsics(previous, frame)
+            if learned is not None:
+                evaluator.add_intrinsics(learned, frame.intrinsics, frame.rgb.shape[:2])
         evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose, object_motion, frame.object_motion)
         previous = frame
         if progress is not None:
@@ -233,4 +249,10 @@ def format_report(report: EvaluationReport, title: str = "") -> str:
         lines.append(f"  mover IoU {motion.get('mover_iou', 0.0):.4f}, relative end-point error "
                      f"{motion['relative_epe']:.4f} (zero field: 1), static pixels flagged "
                      f"{motion.get('static_flagged', 0.0):.4f}")
+    learned = report.intrinsics
+    if learned:
+        lines.append(f"learned intrinsics ({int(learned['pairs'])} pairs, relative error against the calibration): "
+                     f"focal {learned['focal_rel_error']:.4f} (fx {learned['fx_rel_error']:.4f}, "
+                     f"fy {learned['fy_rel_error']:.4f}), principal point x {learned['cx_rel_error']:.4f}, "
+                     f"y {learned['cy_rel_error']:.4f}")
     return "\n".join(lines)

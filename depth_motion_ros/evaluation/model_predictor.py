@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
+from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
 from depth_motion_ros.sources.frame import Frame
 
@@ -76,6 +77,11 @@ class ModelFramePredictor:
         """The network's object-motion field [h, w, 3] at its input size, model units (not refined)."""
         field = self._motion_output(previous, current).residual_translation
         return field[0].detach().float().cpu().numpy().transpose(1, 2, 0)
+
+    def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray:
+        """The camera matrix the motion network learned for the pair, rescaled to `current`'s image size."""
+        learned = self._motion_output(previous, current).intrinsics[0].detach().double().cpu().numpy()
+        return resize_intrinsics(learned, tuple(self.predictor.input_size), current.rgb.shape[:2])
 
     def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray:
         image1, depth1 = self._inputs(previous)
