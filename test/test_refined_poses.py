@@ -6,7 +6,6 @@ import dataclasses
 import pytest
 import torch
 
-from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
 from depth_motion_ros.networks import MotionOutput
 from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict, read_config_mapping
@@ -27,8 +26,7 @@ def _network_motion(depth: torch.Tensor) -> MotionOutput:
 def test_the_losses_get_the_true_motion_as_a_constant_and_keep_the_other_outputs(pair):  # noqa: F811
     image1, depth1, image2 = pair
     motion = _network_motion(depth1)
-    refined = with_refined_camera_motion(motion, image1, depth1.requires_grad_(True), image2, K,
-                                         AlignmentOptions(mode="full"))
+    refined = with_refined_camera_motion(motion, image1, depth1.requires_grad_(True), image2, K, ["full"])
     assert torch.linalg.norm(refined.rotation[0] - TRUE_ROTATION) < 1e-3
     assert torch.linalg.norm(refined.translation[0] - TRUE_TRANSLATION) < 0.005
     assert not refined.rotation.requires_grad and not refined.translation.requires_grad
@@ -38,7 +36,30 @@ def test_the_losses_get_the_true_motion_as_a_constant_and_keep_the_other_outputs
 def test_mode_none_hands_the_network_motion_through_with_its_gradient(pair):  # noqa: F811
     image1, depth1, image2 = pair
     motion = _network_motion(depth1)
-    assert with_refined_camera_motion(motion, image1, depth1, image2, K, AlignmentOptions(mode="none")) is motion
+    assert with_refined_camera_motion(motion, image1, depth1, image2, K, ["none"]) is motion
+
+
+def test_modes_apply_per_pair_and_only_unrefined_pairs_pass_a_gradient(pair):  # noqa: F811
+    image1, depth1, image2 = pair
+    network = _network_motion(depth1)
+    motion = MotionOutput(network.rotation.detach().repeat(3, 1).requires_grad_(True),
+                          network.translation.detach().repeat(3, 1).requires_grad_(True),
+                          K.repeat(3, 1, 1), network.residual_translation.detach().repeat(3, 1, 1, 1))
+    three = [t.repeat(3, 1, 1, 1) for t in (image1, depth1, image2)]
+    refined = with_refined_camera_motion(motion, *three, K.repeat(3, 1, 1), ["full", "none", "rotation"])
+    assert torch.linalg.norm(refined.translation[0].detach() - TRUE_TRANSLATION) < 0.005
+    assert torch.equal(refined.rotation[1], motion.rotation[1]) and torch.equal(refined.translation[1],
+                                                                                motion.translation[1])
+    # "rotation" keeps the network's translation, turned with the rotation's update (same length).
+    assert torch.linalg.norm(refined.translation[2]).item() == pytest.approx(
+        torch.linalg.norm(motion.translation[2]).item(), rel=1e-5)
+    assert torch.linalg.norm(refined.rotation[2].detach() - TRUE_ROTATION) < torch.linalg.norm(
+        motion.rotation[2].detach() - TRUE_ROTATION)
+    (refined.rotation.sum() + refined.translation.sum()).backward()
+    assert motion.rotation.grad[:, 0].tolist() == [0.0, 1.0, 0.0]
+    assert motion.translation.grad[:, 0].tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match="2 refinement modes for 3 pairs"):
+        with_refined_camera_motion(motion, *three, K.repeat(3, 1, 1), ["full", "none"])
 
 
 def _with(config, **changes):
@@ -78,9 +99,9 @@ def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, m
     refined_batches = []
     real_refinement = trainer_module.with_refined_camera_motion
 
-    def counting(motion, rgb1, depth1, rgb2, intrinsics, options):
-        refined_batches.append((len(rgb1), options.mode))
-        return real_refinement(motion, rgb1, depth1, rgb2, intrinsics, options)
+    def counting(motion, rgb1, depth1, rgb2, intrinsics, modes):
+        refined_batches.append((len(rgb1), set(modes)))
+        return real_refinement(motion, rgb1, depth1, rgb2, intrinsics, modes)
 
     monkeypatch.setattr(trainer_module, "with_refined_camera_motion", counting)
     trainer = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
@@ -89,14 +110,36 @@ def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, m
     motion_before = {k: v.clone() for k, v in trainer.model.motion_net.state_dict().items()}
     trainer.run()
     pairs_per_step = 2 * config.optim.batch_size if both_orders else config.optim.batch_size
-    training_calls = [size for size, mode in refined_batches if size == pairs_per_step and mode == "full"]
+    training_calls = [size for size, modes in refined_batches if size == pairs_per_step and modes == {"full"}]
     assert len(training_calls) >= 2  # every step; validation batches are refined as well
-    assert all(mode == "full" for _, mode in refined_batches)
+    assert all(modes == {"full"} for _, modes in refined_batches)
     for name, value in trainer.model.motion_net.state_dict().items():
         assert torch.equal(value, motion_before[name]), name
     changed = [name for name, value in trainer.model.depth_net.state_dict().items()
                if not torch.equal(value, depth_before[name])]
     assert {"depth_head.conv.weight", "encoder.stem.0.weight"} <= set(changed), changed
+
+
+def test_a_source_s_own_refinement_overrides_the_config_s(tiny_run, monkeypatch):  # noqa: F811
+    config, spec, tmp = tiny_run
+    indoor = dataclasses.replace(spec, pose_refinement="full")
+    with pytest.raises(ValueError, match="needs optim.freeze_motion"):
+        Trainer(config, [indoor, spec], tmp / "refused", device="cpu", cache_dir=tmp / "cache")
+    start = tmp / "start.pt"
+    Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
+    (tmp / "start" / "checkpoints" / "last.pt").rename(start)
+    seen = []
+    real_refinement = trainer_module.with_refined_camera_motion
+
+    def recording(motion, rgb1, depth1, rgb2, intrinsics, modes):
+        seen.extend(modes)
+        return real_refinement(motion, rgb1, depth1, rgb2, intrinsics, modes)
+
+    monkeypatch.setattr(trainer_module, "with_refined_camera_motion", recording)
+    config = _with(config, optim={"freeze_motion": True})  # the config's own pose_refinement stays "none"
+    Trainer(config.with_max_steps(3), [indoor, spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+            init_from=start).run()
+    assert set(seen) == {"full", "none"}
 
 
 def test_the_trainer_config_round_trips_the_new_fields(tiny_run):  # noqa: F811

@@ -116,6 +116,17 @@ def test_cli_attaches_strides_to_the_preceding_source():
             build_parser().parse_args(["--config", "light", "--out", "r", *bad])
 
 
+def test_cli_attaches_pose_refinement_to_the_preceding_source():
+    args = build_parser().parse_args(["--config", "light", "--out", "r", "--sequence", "indoor", "--stride", "8",
+                                      "--pose-refinement", "full", "--video", "car.mp4", "--pose-refinement",
+                                      "rotation", "--video", "v.mp4"])
+    assert [(s.path, s.stride, s.pose_refinement) for s in args.sources] == [
+        ("indoor", 8, "full"), ("car.mp4", None, "rotation"), ("v.mp4", None, None)]
+    for bad in (["--pose-refinement", "full", "--video", "v.mp4"], ["--video", "v.mp4", "--pose-refinement", "all"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--config", "light", "--out", "r", *bad])
+
+
 def test_init_from_starts_a_new_run_from_another_runs_weights(image_folder_and_recipe, tmp_path):
     folder, recipe = image_folder_and_recipe
     first, second = tmp_path / "first", tmp_path / "second"

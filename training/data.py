@@ -50,6 +50,10 @@ class SourceSpec:
     #: a 10 Hz car moves ~1 m per frame, a 30 Hz handheld camera a few mm, so one stride cannot give
     #: both a useful parallax.
     stride: int | None = None
+    #: Camera motion this source's losses use (None: the config's `pose_refinement`; needs
+    #: `optim.freeze_motion` unless "none"). Handheld indoor video and driving differ: the refined
+    #: translation helps the first and hurts the second (docs/model-experiments.md, sessions 8 and 9).
+    pose_refinement: str | None = None
 
     def key(self, cache_size: tuple[int, int]) -> str:
         """Cache folder name: readable stem plus a hash of everything that changes the cached pixels."""
@@ -279,7 +283,7 @@ class PairDataset(torch.utils.data.Dataset):
         else:
             rgb1, rgb2, k_out = resize_pair(cache.rgb[i], cache.rgb[j], k, self.output_hw)
         sample = {
-            "rgb1": rgb1, "rgb2": rgb2,
+            "rgb1": rgb1, "rgb2": rgb2, "source": torch.tensor(number),
             "intrinsics": torch.as_tensor(k_out, dtype=torch.float32),
             "has_intrinsics": torch.tensor(has_intrinsics),
         }

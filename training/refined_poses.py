@@ -10,6 +10,8 @@ SLAM does: the depth gradient then only asks "which shape explains these frames 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -18,15 +20,27 @@ from depth_motion_ros.networks import MotionOutput
 
 
 def with_refined_camera_motion(motion: MotionOutput, rgb1: Tensor, depth1: Tensor, rgb2: Tensor,
-                               intrinsics: Tensor, options: AlignmentOptions) -> MotionOutput:
-    """`motion` [B] of `rgb1` -> `rgb2` with its rotation and translation refined for `depth1`, as constants.
+                               intrinsics: Tensor, modes: Sequence[str]) -> MotionOutput:
+    """`motion` [B] of `rgb1` -> `rgb2` with each pair's rotation and translation refined for `depth1` as
+    `modes[i]` says ("none", "rotation", "full"), as constants.
 
-    Shapes as `refine_motion`: images [B, 3, H, W], depth [B, 1, H, W], intrinsics [B, 3, 3]. The intrinsics,
-    the object-motion field and their gradients are left as they are.
+    Shapes as `refine_motion`: images [B, 3, H, W], depth [B, 1, H, W], intrinsics [B, 3, 3]. Pairs whose
+    mode is "none" keep the network's motion and its gradient; the intrinsics, the object-motion field and
+    their gradients are left as they are.
     """
-    if options.mode == "none":
+    if len(modes) != len(rgb1):
+        raise ValueError(f"{len(modes)} refinement modes for {len(rgb1)} pairs")
+    if all(mode == "none" for mode in modes):
         return motion
-    with torch.no_grad():  # builds no graph: the refined motion is a constant for the losses
-        rotation, translation = refine_motion(rgb1, depth1, rgb2, intrinsics, motion.rotation, motion.translation,
-                                              options)
+    rotation, translation = motion.rotation, motion.translation
+    if "none" not in modes:  # every pair refined: no graph back into the motion network at all
+        rotation, translation = rotation.detach(), translation.detach()
+    for mode in sorted(set(modes) - {"none"}):
+        rows = torch.tensor([i for i, m in enumerate(modes) if m == mode], device=rgb1.device)
+        with torch.no_grad():  # builds no graph: the refined motion is a constant for the losses
+            refined = refine_motion(rgb1[rows], depth1[rows], rgb2[rows], intrinsics[rows], motion.rotation[rows],
+                                    motion.translation[rows], AlignmentOptions(mode=mode))
+        # Out of place: the replaced rows pass no gradient back, the others keep the network's.
+        rotation = rotation.index_put((rows,), refined[0].to(rotation.dtype))
+        translation = translation.index_put((rows,), refined[1].to(translation.dtype))
     return motion._replace(rotation=rotation, translation=translation)

@@ -1,11 +1,12 @@
 """`depth_motion_train`: self-supervised training from bags, videos, image folders and sequence folders.
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
-                       [--sequence D] [--stride N] --out RUN_DIR [--resume | --init-from CKPT]
-                       [--max-steps N]
+                       [--sequence D] [--stride N] [--pose-refinement MODE] --out RUN_DIR
+                       [--resume | --init-from CKPT] [--max-steps N]
 
-Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it and `--stride` (frame
-step of the training pairs, default the config's `data.stride`) to the source right before it. Multi-GPU or
+Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it, and `--stride` (frame
+step of the training pairs, default the config's `data.stride`) and `--pose-refinement` (camera motion of
+its losses, default the config's `pose_refinement`) to the source right before it. Multi-GPU or
 multi-node: start the same command with `torchrun --nproc_per_node N -m
 depth_motion_ros.training.train_cli ...` (rank 0 writes logs and checkpoints).
 """
@@ -16,6 +17,7 @@ import dataclasses
 import logging
 import sys
 
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.training.config import load_train_config
 from depth_motion_ros.training.data import SourceSpec
 
@@ -51,6 +53,15 @@ class _StrideAction(argparse.Action):
         namespace.sources = sources
 
 
+class _RefinementAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        sources = list(getattr(namespace, "sources", None) or [])
+        if not sources:
+            parser.error("--pose-refinement must follow the source it applies to")
+        sources[-1] = dataclasses.replace(sources[-1], pose_refinement=values)
+        namespace.sources = sources
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth_motion_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="built-in recipe (light, paper) or a YAML file")
@@ -59,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--topic", action=_TopicAction, help="image topic of the preceding --bag")
     parser.add_argument("--stride", type=int, action=_StrideAction,
                         help="frame step of the preceding source's training pairs (default: data.stride)")
+    parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, action=_RefinementAction,
+                        help="camera motion of the preceding source's losses: the motion network's, or refined "
+                             "by direct alignment (default: the config's pose_refinement; needs "
+                             "optim.freeze_motion unless none)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     parser.add_argument("--init-from", metavar="CHECKPOINT",

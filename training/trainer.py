@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_norm_noise
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
@@ -132,7 +132,14 @@ class Trainer:
             raise ValueError("optim.intrinsics_only needs intrinsics: learned (with given intrinsics the head's "
                              "output is not used and gets no gradient)")
         self.config = config
-        self._refinement = AlignmentOptions(mode=config.pose_refinement)
+        #: Camera motion each source's losses use (`SourceSpec.pose_refinement`, else the config's).
+        self._refinement = [spec.pose_refinement or config.pose_refinement for spec in sources]
+        unknown = sorted(set(self._refinement) - set(REFINEMENT_MODES))
+        if unknown:
+            raise ValueError(f"unknown pose refinement {unknown}: expected one of {', '.join(REFINEMENT_MODES)}")
+        if any(mode != "none" for mode in self._refinement) and not config.optim.freeze_motion:
+            raise ValueError("a source's pose_refinement replaces the motion network's camera motion in the losses, "
+                             "so that network would learn no ego-motion: it needs optim.freeze_motion: true")
         self.sources = sources
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / CHECKPOINT_DIR
@@ -277,12 +284,13 @@ class Trainer:
         learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
         intrinsics = self._intrinsics(batch, learned)
         rgb = torch.cat([rgb1, rgb2], dim=0)
+        modes = [self._refinement[int(source)] for source in batch["source"]]
         if self._both_orders:
-            motion = with_refined_camera_motion(motion, rgb, depth, _swap_halves(rgb), intrinsics, self._refinement)
+            motion = with_refined_camera_motion(motion, rgb, depth, _swap_halves(rgb), intrinsics, modes + modes)
         else:
             forward_pairs = slice(0, len(rgb1))
             motion = with_refined_camera_motion(motion, rgb1, depth[forward_pairs], rgb2, intrinsics[forward_pairs],
-                                                self._refinement)
+                                                modes)
             motion = with_inverted_reverse(motion, partner_depth[forward_pairs], intrinsics[forward_pairs])
         burnin = self.config.schedule.motion_field_burnin_steps
         residual = motion.residual_translation * motion_field_scale(step, burnin)
