@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
-from .geometry.intrinsics import resize_intrinsics
+from .geometry.intrinsics import resize_intrinsics, square_pixel_intrinsics
 from .model_config import ModelConfig
 from .networks.model import DepthMotionModel, MotionOutput
 
@@ -74,6 +74,13 @@ class PredictorBase:
     def intrinsics_at_input(self, intrinsics: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
         """3x3 camera matrix of an image of `image_size` (height, width) -> the same camera at `input_size`."""
         return resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), image_size, self.input_size)
+
+    def learned_intrinsics_at_input(self, learned: Tensor, image_size: tuple[int, int]) -> Tensor:
+        """The motion network's camera matrices [..., 3, 3] (at `input_size`) for frames of `image_size`:
+        its fx, cx and cy, with fy for square pixels at `image_size` (`square_pixel_intrinsics`: the input's
+        fy is not observable once frames of any aspect ratio are resized to one size). Every consumer of
+        learned intrinsics (node, `depth_motion_infer`, `depth_motion_eval`) takes them from here."""
+        return square_pixel_intrinsics(learned, self.input_size, image_size)
 
 
 class DepthMotionPredictor(PredictorBase):

@@ -9,6 +9,7 @@ from depth_motion_ros.geometry import (axis_angle_to_matrix, back_project, bilin
                                        flip_intrinsics_horizontally, invert_intrinsics, make_intrinsics,
                                        pixel_grid, project, reproject, resize_intrinsics, transform_points,
                                        warp_frame)
+from depth_motion_ros.geometry.intrinsics import square_pixel_intrinsics
 
 H, W = 24, 32
 
@@ -46,6 +47,20 @@ def test_resize_intrinsics_anisotropic_torch():
     K2 = resize_intrinsics(K, (480, 640), (128, 256))
     assert isinstance(K2, torch.Tensor)
     assert torch.allclose(K2[0], torch.tensor([[80.0, 0, 127.5], [0, 200 * 128 / 480, 63.5], [0, 0, 1]]))
+
+
+def test_square_pixel_intrinsics_derive_fy_from_fx_and_the_original_size():
+    # A KITTI-like 1241 x 376 camera (f = 718.9 on both axes) seen at a 96 x 160 network input.
+    truth_at_input = resize_intrinsics(np.array([[718.9, 0.0, 607.2], [0.0, 718.9, 185.2], [0.0, 0.0, 1.0]]),
+                                       (376, 1241), (96, 160))
+    learned = truth_at_input.copy()
+    learned[1, 1] *= 0.5  # what a network guesses for fy when it cannot see the aspect ratio
+    np.testing.assert_allclose(square_pixel_intrinsics(learned, (96, 160), (376, 1241)), truth_at_input)
+    assert learned[1, 1] == truth_at_input[1, 1] * 0.5  # not modified in place
+    batch = torch.as_tensor(np.stack([learned, learned]), dtype=torch.float32)
+    fixed = square_pixel_intrinsics(batch, (96, 160), (376, 1241))
+    assert isinstance(fixed, torch.Tensor) and fixed.shape == (2, 3, 3)
+    assert torch.allclose(fixed[1], torch.as_tensor(truth_at_input, dtype=torch.float32))
 
 
 def test_crop_and_flip_intrinsics():

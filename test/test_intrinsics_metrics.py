@@ -8,6 +8,8 @@ import torch
 from depth_motion_ros.evaluation import evaluate_sequence, format_report
 from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals, intrinsics_errors
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
+from depth_motion_ros.inference import PredictorBase
+from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import MotionOutput
 from depth_motion_ros.sources.frame import Frame
 
@@ -69,16 +71,12 @@ def test_evaluate_sequence_scores_every_pair_of_calibrated_frames_only() -> None
     assert evaluate_sequence(_frames(4, calibrated=False), _FocalScaled(1.25)).intrinsics == {}
 
 
-class _FixedNetwork:
+class _FixedNetwork(PredictorBase):
     """A predictor at a 96 x 160 input whose motion network always learns `K_input`."""
 
-    input_size = (96, 160)
-
     def __init__(self, k_input: np.ndarray) -> None:
+        super().__init__(PRESETS["light"].replace(input_height=96, input_width=160), torch.device("cpu"), None)
         self.k_input = torch.as_tensor(k_input, dtype=torch.float32)[None]
-
-    def prepare(self, rgb):
-        return torch.zeros(1, 3, *self.input_size)
 
     def depth(self, image):
         return torch.ones(1, 1, *self.input_size)
@@ -87,9 +85,12 @@ class _FixedNetwork:
         return MotionOutput(torch.zeros(1, 3), torch.zeros(1, 3), self.k_input, torch.zeros(1, 3, *self.input_size))
 
 
-def test_the_model_s_learned_matrix_is_rescaled_from_its_input_to_the_frame_size() -> None:
-    # TRUE_K at 480 x 640 is this at 96 x 160 (x / 4, y / 5, pixel centres kept).
-    k_input = np.array([[125.0, 0.0, 79.625], [0.0, 80.0, 47.6], [0.0, 0.0, 1.0]])
-    frames = _frames(2)
+def test_the_model_s_learned_matrix_is_rescaled_to_the_frame_size_with_square_pixels() -> None:
+    square = np.array([[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]])
+    # That camera at 480 x 640 is this at 96 x 160 (x / 4, y / 5, pixel centres kept), but with fy guessed 10 %
+    # short: the network cannot see the 4:3 aspect ratio in its 160 x 96 input.
+    k_input = np.array([[125.0, 0.0, 79.625], [0.0, 0.9 * 100.0, 47.6], [0.0, 0.0, 1.0]])
+    frames = [Frame(index=i, timestamp=0.1 * i, rgb=np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8),
+                    intrinsics=square) for i in range(2)]
     learned = ModelFramePredictor(_FixedNetwork(k_input)).predict_intrinsics(frames[0], frames[1])
-    np.testing.assert_allclose(learned, TRUE_K, atol=1e-4)
+    np.testing.assert_allclose(learned, square, atol=1e-4)

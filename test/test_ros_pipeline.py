@@ -75,6 +75,21 @@ def test_learned_intrinsics_exist_from_the_first_frame_and_camera_info_wins_when
     assert waiting.intrinsics is None
 
 
+def test_learned_intrinsics_have_square_pixels_at_the_camera_s_resolution(predictor):
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    for size in ((48, 72), (40, 120)):  # the network's fy can't know either aspect ratio
+        frame = np.random.default_rng(2).integers(0, 256, (*size, 3), dtype=np.uint8)
+        k_input = DepthMotionPipeline(predictor, MOUNT).process(frame, 0.0, None, PipelineOptions(), False).intrinsics
+        (height, width), (h_in, w_in) = size, predictor.input_size
+        assert k_input[0, 0] * width / w_in == pytest.approx(k_input[1, 1] * height / h_in)  # fx = fy in pixels
+    image = predictor.prepare(frame)
+    depth = predictor.depth(image)
+    raw = predictor.motion(image, depth, image, depth).intrinsics[0].double().numpy()
+    np.testing.assert_allclose(pipeline.process(frame, 0.0, None, PipelineOptions(), False).intrinsics[[0, 0, 1],
+                                                                                                   [0, 2, 2]],
+                               raw[[0, 0, 1], [0, 2, 2]], rtol=1e-5)  # fx, cx and cy are the network's
+
+
 def test_backwards_resets_pose_gap_keeps_it_duplicate_skips_motion(predictor):
     a, b, _ = _frames()
     pipeline = DepthMotionPipeline(predictor, MOUNT)

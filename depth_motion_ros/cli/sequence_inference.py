@@ -102,7 +102,8 @@ class SequenceInference:
                 t_21 = camera_motion(self.predictor, previous.network_rgb, previous.network_depth, rgb, output,
                                      frame, self.refinement)
                 pose = previous.pose @ np.linalg.inv(t_21)
-                self._learned_at_input = output.intrinsics[0].double().cpu().numpy()
+                learned = self.predictor.learned_intrinsics_at_input(output.intrinsics, frame.rgb.shape[:2])
+                self._learned_at_input = learned[0].double().cpu().numpy()
                 residual = output.residual_translation[0].permute(1, 2, 0).float().cpu().numpy()
                 yield self._result(previous, resize_field(residual, previous.frame.rgb.shape[:2]))
             previous = _Pending(frame, rgb, depth, pose, t_21)

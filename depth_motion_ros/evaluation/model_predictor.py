@@ -24,7 +24,8 @@ def camera_motion(predictor, image1: torch.Tensor, depth1: torch.Tensor, image2:
     'none', with `frame`'s own intrinsics when it has them (and `frame_intrinsics`), else the learned ones."""
     rotation, translation = output.rotation, output.translation
     if refinement.mode != "none":
-        intrinsics = output.intrinsics.float().to(image1.device)
+        intrinsics = predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).to(
+            image1.device)
         if frame_intrinsics and frame.intrinsics is not None:
             intrinsics = torch.as_tensor(predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
                                          dtype=torch.float32, device=image1.device)[None]
@@ -80,8 +81,10 @@ class ModelFramePredictor:
 
     def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray:
         """The camera matrix the motion network learned for the pair, rescaled to `current`'s image size."""
-        learned = self._motion_output(previous, current).intrinsics[0].detach().double().cpu().numpy()
-        return resize_intrinsics(learned, tuple(self.predictor.input_size), current.rgb.shape[:2])
+        learned = self.predictor.learned_intrinsics_at_input(self._motion_output(previous, current).intrinsics,
+                                                             current.rgb.shape[:2])
+        return resize_intrinsics(learned[0].detach().double().cpu().numpy(), tuple(self.predictor.input_size),
+                                 current.rgb.shape[:2])
 
     def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray:
         image1, depth1 = self._inputs(previous)

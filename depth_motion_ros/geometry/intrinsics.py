@@ -54,6 +54,23 @@ def resize_intrinsics(intrinsics: Matrix, from_size: tuple[int, int], to_size: t
     return out
 
 
+def square_pixel_intrinsics(intrinsics: Matrix, at_size: tuple[int, int], image_size: tuple[int, int]) -> Matrix:
+    """`intrinsics` of the image `image_size` (height, width) seen resized to `at_size`, with fy replaced so
+    that the camera's pixels are square at `image_size` (fx = fy there); fx, cx and cy are kept.
+
+    Why: a network that sees every image resized to one input size cannot tell which aspect ratio the
+    image had (a 1241x376 KITTI frame and a 640x480 one both arrive as 160x96), so the fy it predicts at
+    that size is not observable from the pixels, while fx (the horizontal field of view) is. The motion
+    network's learned fy was 28 % off on 7-Scenes and 46 % on KITTI against 7 % and 9 % for fx
+    (docs/model-experiments.md, session 9). Nearly every camera has square pixels, so fy follows from fx
+    and the original size, which the caller knows.
+    """
+    (h_at, w_at), (height, width) = at_size, image_size
+    out = _copy(intrinsics)
+    out[..., 1, 1] = intrinsics[..., 0, 0] * (width / w_at) * (h_at / height)
+    return out
+
+
 def crop_intrinsics(intrinsics: Matrix, x0: float, y0: float) -> Matrix:
     """Intrinsics of the crop whose top-left pixel is (x0, y0) of the original image."""
     out = _copy(intrinsics)

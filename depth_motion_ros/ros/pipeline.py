@@ -148,7 +148,7 @@ class DepthMotionPipeline:
             tick = time.perf_counter()
             # Without a previous frame, the pair (frame, frame) still yields the learned intrinsics.
             camera = self.predictor.motion(previous_image, previous_depth, image, depth_units)
-            self._add_learned_intrinsics(camera.intrinsics)
+            self._add_learned_intrinsics(self.predictor.learned_intrinsics_at_input(camera.intrinsics, rgb.shape[:2]))
             stages["motion_net"] = time.perf_counter() - tick
             network += stages["motion_net"]
             if not pair_ready:
