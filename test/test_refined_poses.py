@@ -6,6 +6,7 @@ import dataclasses
 import pytest
 import torch
 
+from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.networks import MotionOutput
 from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict, read_config_mapping
@@ -137,9 +138,11 @@ def test_a_source_s_own_refinement_overrides_the_config_s(tiny_run, monkeypatch)
 
     monkeypatch.setattr(trainer_module, "with_refined_camera_motion", recording)
     config = _with(config, optim={"freeze_motion": True})  # the config's own pose_refinement stays "none"
-    Trainer(config.with_max_steps(3), [indoor, spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
-            init_from=start).run()
+    result = Trainer(config.with_max_steps(3), [indoor, spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
+                     init_from=start).run()
     assert set(seen) == {"full", "none"}
+    sources = load_checkpoint(result.last_checkpoint).metadata["sources"]
+    assert [source["pose_refinement"] for source in sources] == ["full", None]  # the card can say so
 
 
 def test_the_trainer_config_round_trips_the_new_fields(tiny_run):  # noqa: F811

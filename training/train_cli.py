@@ -42,24 +42,33 @@ class _TopicAction(argparse.Action):
         namespace.sources = sources
 
 
-class _StrideAction(argparse.Action):
+class _PerSourceAction(argparse.Action):
+    """Sets `field` of the source given right before the option (each source has its own)."""
+
+    field: str
+
+    def check(self, parser: argparse.ArgumentParser, values) -> None:
+        """Refuse a bad value with `parser.error` (nothing to check by default)."""
+
     def __call__(self, parser, namespace, values, option_string=None):
         sources = list(getattr(namespace, "sources", None) or [])
         if not sources:
-            parser.error("--stride must follow the source it applies to")
+            parser.error(f"{option_string} must follow the source it applies to")
+        self.check(parser, values)
+        sources[-1] = dataclasses.replace(sources[-1], **{self.field: values})
+        namespace.sources = sources
+
+
+class _StrideAction(_PerSourceAction):
+    field = "stride"
+
+    def check(self, parser: argparse.ArgumentParser, values) -> None:
         if values < 1:
             parser.error("--stride must be at least 1")
-        sources[-1] = dataclasses.replace(sources[-1], stride=values)
-        namespace.sources = sources
 
 
-class _RefinementAction(argparse.Action):
-    def __call__(self, parser, namespace, values, option_string=None):
-        sources = list(getattr(namespace, "sources", None) or [])
-        if not sources:
-            parser.error("--pose-refinement must follow the source it applies to")
-        sources[-1] = dataclasses.replace(sources[-1], pose_refinement=values)
-        namespace.sources = sources
+class _RefinementAction(_PerSourceAction):
+    field = "pose_refinement"
 
 
 def build_parser() -> argparse.ArgumentParser:
