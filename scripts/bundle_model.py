@@ -29,13 +29,14 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "default_light.pt
 
 
 def _source_card(source: dict) -> dict:
-    """Name, kind, stride (and pose refinement when set) and licence of one training source (licence from its
-    meta.yaml when readable)."""
+    """Name, kind, stride (and pose refinement and frame range when set) and licence of one training source
+    (licence from its meta.yaml when readable)."""
     path = Path(source["path"])
     card = {"name": path.stem if source["kind"] == "video" else path.name, "kind": source["kind"],
             "stride": source.get("stride")}
-    if source.get("pose_refinement"):  # a per-source override of the recipe's pose_refinement
-        card["pose_refinement"] = source["pose_refinement"]
+    for option in ("pose_refinement", "frames"):  # per-source options, on the card only when given
+        if source.get(option):
+            card[option] = source[option]
     meta_file = path / "meta.yaml"
     if meta_file.is_file():
         meta = yaml.safe_load(meta_file.read_text(encoding="utf-8")) or {}

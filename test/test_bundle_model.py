@@ -162,9 +162,10 @@ def test_each_stage_says_which_networks_it_trained(bundle_model, training_checkp
     assert load_checkpoint(out).metadata["model_card"]["stages"][-1]["networks"] == networks
 
 
-def test_a_source_s_own_pose_refinement_is_on_the_card(bundle_model, tmp_path):
+def test_a_source_s_own_pose_refinement_and_frame_range_are_on_the_card(bundle_model, tmp_path):
     video = tmp_path / "car.mp4"
     assert bundle_model._source_card({"kind": "video", "path": str(video), "stride": None,
                                       "pose_refinement": "rotation"})["pose_refinement"] == "rotation"
     assert "pose_refinement" not in bundle_model._source_card({"kind": "video", "path": str(video),
                                                                "pose_refinement": None})
+    assert bundle_model._source_card({"kind": "video", "path": str(video), "frames": [0, 600]})["frames"] == [0, 600]

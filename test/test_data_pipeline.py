@@ -92,11 +92,23 @@ def test_each_source_may_have_its_own_pair_stride(tmp_path):
     fast = FrameCache.build(_frames(12), tmp_path / "a", (60, 80), name="fast camera")
     slow = FrameCache.build(_frames(12), tmp_path / "b", (60, 80), name="slow camera")
     config = DataConfig(stride=1, val_fraction=0.0, static_threshold=0.0)
-    train, _ = build_pair_indices([fast, slow], config, strides=[None, 4])
+    specs = [SourceSpec("images", "a"), SourceSpec("images", "b", stride=4)]
+    train, _ = build_pair_indices([fast, slow], config, specs)
     steps = {number: set((train.rows[train.rows[:, 0] == number, 2] - train.rows[train.rows[:, 0] == number, 1])
                          .tolist()) for number in (0, 1)}
     assert steps == {0: {1}, 1: {4}}
     assert (train.rows[:, 0] == 1).sum() == 12 - 4
+
+
+def test_a_frame_range_limits_training_pairs_and_never_reaches_the_held_out_frames(tmp_path):
+    cache = FrameCache.build(_frames(20), tmp_path / "c", (60, 80), name="twenty")
+    config = DataConfig(stride=1, val_fraction=0.2, static_threshold=0.0)  # frames 16-19 held out
+    train, val = build_pair_indices([cache], config, [SourceSpec("images", "c", stride=2, frames=(3, 9))])
+    assert train.rows[:, 1:].tolist() == [[3, 5], [4, 6], [5, 7], [6, 8]]
+    wide, same_val = build_pair_indices([cache], config, [SourceSpec("images", "c", frames=(10, 100))])
+    assert wide.rows[:, 1:].max() == 15 and same_val.rows.tolist() == val.rows.tolist() == [[0, 16, 17],
+                                                                                            [0, 17, 18],
+                                                                                            [0, 18, 19]]
 
 
 def test_dataset_is_deterministic_per_epoch_and_index(tmp_path):

@@ -127,6 +127,16 @@ def test_cli_attaches_pose_refinement_to_the_preceding_source():
             build_parser().parse_args(["--config", "light", "--out", "r", *bad])
 
 
+def test_cli_attaches_frame_ranges_to_the_preceding_source():
+    args = build_parser().parse_args(["--config", "light", "--out", "r", "--sequence", "indoor", "--frames", "0:600",
+                                      "--video", "v.mp4"])
+    assert [(s.path, s.frames) for s in args.sources] == [("indoor", (0, 600)), ("v.mp4", None)]
+    for bad in (["--frames", "0:600", "--video", "v.mp4"], ["--video", "v.mp4", "--frames", "600"],
+                ["--video", "v.mp4", "--frames", "600:100"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--config", "light", "--out", "r", *bad])
+
+
 def test_init_from_starts_a_new_run_from_another_runs_weights(image_folder_and_recipe, tmp_path):
     folder, recipe = image_folder_and_recipe
     first, second = tmp_path / "first", tmp_path / "second"

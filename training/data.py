@@ -25,7 +25,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -54,6 +54,10 @@ class SourceSpec:
     #: `optim.freeze_motion` unless "none"). Handheld indoor video and driving differ: the refined
     #: translation helps the first and hurts the second (docs/model-experiments.md, sessions 8 and 9).
     pose_refinement: str | None = None
+    #: Frames [first, end) this source's training pairs are drawn from (None: all of its training part).
+    #: The time split is applied first, so a range never reaches the held-out frames; the frames left out
+    #: of training before them can serve as a development set no training step has seen.
+    frames: tuple[int, int] | None = None
 
     def key(self, cache_size: tuple[int, int]) -> str:
         """Cache folder name: readable stem plus a hash of everything that changes the cached pixels."""
@@ -223,17 +227,20 @@ class PairIndex:
 
 
 def build_pair_indices(caches: list[FrameCache], config: DataConfig,
-                       strides: list[int | None] | None = None) -> tuple[PairIndex, PairIndex]:
+                       specs: Sequence[SourceSpec] | None = None) -> tuple[PairIndex, PairIndex]:
     """Training pairs (static ones dropped) and validation pairs, split by time within each source.
 
-    ``strides`` gives each cache's training-pair stride (None or absent: ``config.stride``).
+    ``specs`` (one per cache) give each source's training-pair stride (None: ``config.stride``) and frame
+    range (None: the whole training part).
     """
     train_rows, val_rows = [], []
     dropped = 0
     for number, cache in enumerate(caches):
         boundary = split_index(len(cache), config.val_fraction)
-        stride = (strides[number] if strides is not None else None) or config.stride
-        train, removed = drop_static_pairs(cache.rgb, make_pairs(0, boundary, stride),
+        spec = specs[number] if specs is not None else None
+        stride = (spec.stride if spec is not None else None) or config.stride
+        first, end = spec.frames if spec is not None and spec.frames is not None else (0, boundary)
+        train, removed = drop_static_pairs(cache.rgb, make_pairs(max(first, 0), min(end, boundary), stride),
                                            config.static_threshold)
         dropped += removed
         val = make_pairs(boundary, len(cache), config.val_stride)

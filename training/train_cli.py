@@ -1,12 +1,13 @@
 """`depth_motion_train`: self-supervised training from bags, videos, image folders and sequence folders.
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
-                       [--sequence D] [--stride N] [--pose-refinement MODE] --out RUN_DIR
-                       [--resume | --init-from CKPT] [--max-steps N]
+                       [--sequence D] [--stride N] [--pose-refinement MODE] [--frames FIRST:END]
+                       --out RUN_DIR [--resume | --init-from CKPT] [--max-steps N]
 
 Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it, and `--stride` (frame
-step of the training pairs, default the config's `data.stride`) and `--pose-refinement` (camera motion of
-its losses, default the config's `pose_refinement`) to the source right before it. Multi-GPU or
+step of the training pairs, default the config's `data.stride`), `--pose-refinement` (camera motion of
+its losses, default the config's `pose_refinement`) and `--frames` (the frames its training pairs come
+from, default all before the held-out part) to the source right before it. Multi-GPU or
 multi-node: start the same command with `torchrun --nproc_per_node N -m
 depth_motion_ros.training.train_cli ...` (rank 0 writes logs and checkpoints).
 """
@@ -71,6 +72,21 @@ class _RefinementAction(_PerSourceAction):
     field = "pose_refinement"
 
 
+class _FramesAction(_PerSourceAction):
+    field = "frames"
+
+
+def _frame_range(text: str) -> tuple[int, int]:
+    """'FIRST:END' (END exclusive) -> (first, end)."""
+    try:
+        first, end = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST:END, e.g. 0:600, got {text!r}") from None
+    if not 0 <= first < end:
+        raise argparse.ArgumentTypeError(f"need 0 <= FIRST < END, got {text!r}")
+    return first, end
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth_motion_train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="built-in recipe (light, paper) or a YAML file")
@@ -83,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="camera motion of the preceding source's losses: the motion network's, or refined "
                              "by direct alignment (default: the config's pose_refinement; needs "
                              "optim.freeze_motion unless none)")
+    parser.add_argument("--frames", type=_frame_range, action=_FramesAction, metavar="FIRST:END",
+                        help="draw the preceding source's training pairs from frames FIRST..END-1 only (the "
+                             "held-out last part stays out either way): keep a stretch out of training as a "
+                             "development set")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     parser.add_argument("--init-from", metavar="CHECKPOINT",

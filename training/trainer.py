@@ -156,8 +156,7 @@ class Trainer:
         cache_root = Path(cache_dir) if cache_dir is not None else self.run_dir / "cache"
         self.caches = self._open_caches(cache_root)
         self._check_intrinsics()
-        self.train_pairs, self.val_pairs = build_pair_indices(self.caches, config.data,
-                                                              [spec.stride for spec in self.sources])
+        self.train_pairs, self.val_pairs = build_pair_indices(self.caches, config.data, self.sources)
         if len(self.train_pairs) < config.optim.batch_size * self.context.world_size:
             raise ValueError(f"only {len(self.train_pairs)} training pairs (after dropping "
                              f"{self.train_pairs.dropped_static} near-static ones): fewer than one batch per rank")
@@ -384,7 +383,7 @@ class Trainer:
             "train_seconds": round(self.state.train_seconds, 1),
             "training_config": self.config.to_dict(),
             "sources": [{"kind": s.kind, "path": s.path, "topic": s.topic, "stride": s.stride,
-                         "pose_refinement": s.pose_refinement} for s in self.sources],
+                         "pose_refinement": s.pose_refinement, "frames": s.frames} for s in self.sources],
             "train_pairs": len(self.train_pairs),
             "dropped_static_pairs": self.train_pairs.dropped_static,
             "validation": dict(self.state.last_validation),
