@@ -13,7 +13,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
 from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_norm_noise
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
@@ -134,9 +134,8 @@ class Trainer:
         self.config = config
         #: Camera motion each source's losses use (`SourceSpec.pose_refinement`, else the config's).
         self._refinement = [spec.pose_refinement or config.pose_refinement for spec in sources]
-        unknown = sorted(set(self._refinement) - set(REFINEMENT_MODES))
-        if unknown:
-            raise ValueError(f"unknown pose refinement {unknown}: expected one of {', '.join(REFINEMENT_MODES)}")
+        for mode in set(self._refinement):
+            AlignmentOptions(mode=mode)  # refuses an unknown mode now rather than at the first step
         if any(mode != "none" for mode in self._refinement) and not config.optim.freeze_motion:
             raise ValueError("a source's pose_refinement replaces the motion network's camera motion in the losses, "
                              "so that network would learn no ego-motion: it needs optim.freeze_motion: true")
@@ -382,8 +381,7 @@ class Trainer:
             "step": self.state.step,
             "train_seconds": round(self.state.train_seconds, 1),
             "training_config": self.config.to_dict(),
-            "sources": [{"kind": s.kind, "path": s.path, "topic": s.topic, "stride": s.stride,
-                         "pose_refinement": s.pose_refinement, "frames": s.frames} for s in self.sources],
+            "sources": [asdict(spec) for spec in self.sources],
             "train_pairs": len(self.train_pairs),
             "dropped_static_pairs": self.train_pairs.dropped_static,
             "validation": dict(self.state.last_validation),

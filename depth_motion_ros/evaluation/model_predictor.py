@@ -24,11 +24,12 @@ def camera_motion(predictor, image1: torch.Tensor, depth1: torch.Tensor, image2:
     'none', with `frame`'s own intrinsics when it has them (and `frame_intrinsics`), else the learned ones."""
     rotation, translation = output.rotation, output.translation
     if refinement.mode != "none":
-        intrinsics = predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).to(
-            image1.device)
         if frame_intrinsics and frame.intrinsics is not None:
             intrinsics = torch.as_tensor(predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
                                          dtype=torch.float32, device=image1.device)[None]
+        else:
+            intrinsics = predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).to(
+                image1.device)
         rotation, translation = refine_motion(image1, depth1, image2, intrinsics, rotation, translation, refinement)
     return motion_matrix(rotation, translation)
 
