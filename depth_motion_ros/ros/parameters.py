@@ -48,7 +48,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_depth", 1, "QoS history depth of the outputs.", True, (1, 100)),
     ParameterSpec("intrinsics_source", "auto",
                   "auto: camera_info when a valid one has arrived, else learned; camera_info: wait for it; "
-                  "learned: always the motion network's intrinsics."),
+                  "learned: always the motion network's intrinsics (fy for square pixels)."),
     ParameterSpec("pose_refinement", "none",
                   "Photometric refinement of the network's camera motion before it is integrated: none, "
                   "rotation (rotation only; the network keeps the translation) or full (rotation and "
