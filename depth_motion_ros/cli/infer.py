@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> dict:
     for result in tqdm(inference.run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)
         if evaluation is not None:
-            evaluation.add_frame(result.depth, result.frame.depth, result.motion_from_previous, result.frame.pose)
+            evaluation.add_frame(result.depth, result.frame.depth, result.motion_from_previous, result.frame.pose,
+                                 frame_index=result.frame.index)
         count += 1
     if count == 0:
         raise SourceError(f"{path} yielded no frames")

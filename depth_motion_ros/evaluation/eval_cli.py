@@ -4,7 +4,13 @@ and object-motion metrics on rendered sequences that carry its ground truth (`de
 Examples:
   depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
       --start 800 --end 1000 --max-depth 10 --json metrics.json
-  depth_motion_eval --baseline ramp --sequence ../shared/data/7scenes_redkitchen --start 800 --max-depth 10
+  depth_motion_eval --baseline ramp --sequence ../shared/data/7scenes_redkitchen --start 800 --max-depth 10 \\
+      --json ramp.json
+  depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
+      --start 800 --max-depth 10 --compare-to ramp.json
+
+Every average comes with a 95% interval that allows for the correlation of consecutive frames; --compare-to
+gives the mean per-frame difference to another report on the same frames, with its interval.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import sys
 from pathlib import Path
 
 from depth_motion_ros.evaluation.baselines import BASELINES
+from depth_motion_ros.evaluation.comparison import compare_reports, format_comparison
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_sequence, format_report
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
@@ -58,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="camera matrix for the refinement: auto (the source's when it has one, else the "
                              "learned one), or learned")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--compare-to", type=Path, metavar="REPORT_JSON",
+                        help="a --json report of another model or baseline on the same frames and protocol: "
+                             "print (and record under 'comparison') the mean per-frame differences with 95%% "
+                             "intervals")
     return parser
 
 
@@ -86,9 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                                   median_scaling=not args.no_median_scaling, snippet_length=args.snippet_length,
                                   motion_threshold=args.motion_threshold)
     try:
+        reference = json.loads(args.compare_to.read_text()) if args.compare_to else None
         source = _source(args)
         predictor = _predictor(args)
-    except (SourceError, ValueError, RuntimeError) as error:
+    except (SourceError, ValueError, RuntimeError, OSError) as error:
         print(f"depth_motion_eval: error: {error}", file=sys.stderr)
         return 2
     from tqdm import tqdm
@@ -96,10 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_sequence(source, predictor, settings, progress=lambda _frame: bar.update())
     subject = f"baseline '{args.baseline}'" if args.baseline else f"checkpoint {args.checkpoint}"
     print(format_report(report, title=f"{subject} on {source.name}"))
+    result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
+              "stride": args.stride, "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
+              **report.to_dict()}
+    if reference is not None:
+        try:
+            result["comparison"] = compare_reports(result, reference)
+        except (KeyError, ValueError) as error:
+            print(f"depth_motion_eval: error: cannot compare with {args.compare_to}: {error}", file=sys.stderr)
+            return 2
+        print(format_comparison(result["comparison"]))
     if args.json:
-        result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
-                  "stride": args.stride, "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
-                  **report.to_dict()}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -3,7 +3,10 @@
 `SequenceEvaluator` takes, frame by frame, a predicted depth map and the predicted motion from the
 previous frame, together with the frame's ground truth, and keeps only per-image scores and poses, so
 a long sequence never holds its depth maps in memory. `evaluate_sequence` drives it with a
-`FramePredictor` over a frame source; `evaluate_predictions` feeds it precomputed arrays.
+`FramePredictor` over a frame source; `evaluate_predictions` feeds it precomputed arrays. Averages come with
+95 % intervals that allow for the correlation of consecutive frames (evaluation/uncertainty.py), and the report
+keeps the per-image and per-snippet scores, keyed by frame index, so that two reports on the same frames can
+be compared pair by pair.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
 from depth_motion_ros.evaluation.trajectory import snippet_errors, trajectory_ate, trajectory_rpe
+from depth_motion_ros.evaluation.uncertainty import interval_of_mean
 from depth_motion_ros.sources.frame import Frame
 
 
@@ -56,11 +60,19 @@ class EvaluationReport:
     frames: int = 0
     depth_images: int = 0
     depth: dict[str, float] = field(default_factory=dict)
+    #: Per metric, the 95 % interval of the mean over images and the batch length (images) it used.
+    depth_intervals: dict[str, dict] = field(default_factory=dict)
+    #: Per image with ground truth: "frame" (its index in the source) and the seven metrics.
+    per_image_depth: list[dict[str, float]] = field(default_factory=list)
     median_scale: float | None = None  # median over images of the per-image median-scaling factor
     pose_frames: int = 0
     snippets: int = 0
     snippet_ate: float | None = None
     snippet_ate_std: float | None = None
+    #: The 95 % interval of the snippet ATE and its batch length (snippets), or empty.
+    snippet_ate_interval: dict = field(default_factory=dict)
+    #: Per snippet: "frame" (the index of its first frame) and "ate".
+    per_snippet_ate: list[dict[str, float]] = field(default_factory=list)
     trajectory_ate: float | None = None
     rpe_translation: float | None = None
     rpe_rotation_deg: float | None = None
@@ -95,6 +107,8 @@ class SequenceEvaluator:
         self.per_image: list[dict[str, float]] = []
         self.pred_poses: list[np.ndarray] = []
         self.gt_poses: list[np.ndarray | None] = []
+        #: Each added frame's index in its source (its position in the sequence when none is given).
+        self.frame_indices: list[int] = []
         self._odometry = True
         self.object_motion = ObjectMotionTotals()
         self.intrinsics = IntrinsicsTotals()
@@ -105,16 +119,19 @@ class SequenceEvaluator:
     def add_frame(self, pred_depth: np.ndarray | None, gt_depth: np.ndarray | None,
                   motion_from_previous: np.ndarray | None, gt_pose: np.ndarray | None,
                   object_motion_from_previous: np.ndarray | None = None,
-                  gt_object_motion: np.ndarray | None = None) -> None:
+                  gt_object_motion: np.ndarray | None = None, frame_index: int | None = None) -> None:
         """Add one frame. `motion_from_previous` is `T_21` from the previous frame (ignored for the first);
         `object_motion_from_previous` the pair's field on the previous frame's grid, scored against the
-        previous frame's `gt_object_motion` (this frame's is kept for the next pair)."""
+        previous frame's `gt_object_motion` (this frame's is kept for the next pair). `frame_index` names the
+        frame in the per-image and per-snippet scores."""
         s = self.settings
+        frame_index = self.frames if frame_index is None else int(frame_index)
+        self.frame_indices.append(frame_index)
         scores = None
         if pred_depth is not None and gt_depth is not None:
             scores = depth_metrics(pred_depth, gt_depth, s.min_depth, s.max_depth, s.crop, s.median_scaling)
             if scores is not None:
-                self.per_image.append(scores)
+                self.per_image.append({"frame": frame_index, **scores})
         if object_motion_from_previous is not None and self._motion_truth is not None:
             truth, valid, scale = self._motion_truth
             self.object_motion.add(object_motion_from_previous, truth, valid, scale, s.motion_threshold)
@@ -140,6 +157,11 @@ class SequenceEvaluator:
         s = self.settings
         report = EvaluationReport(frames=self.frames, depth_images=len(self.per_image),
                                   depth=mean_metrics(self.per_image), settings=asdict(s))
+        report.per_image_depth = [{name: row[name] for name in ("frame", *report.depth)} for row in self.per_image]
+        if len(self.per_image) >= 2:
+            for name in report.depth:
+                summary = interval_of_mean([row[name] for row in self.per_image])
+                report.depth_intervals[name] = {"interval": summary["interval"], "batch": summary["batch"]}
         if s.median_scaling and self.per_image:
             report.median_scale = float(np.median([row["scale"] for row in self.per_image]))
         if self.object_motion.pairs:
@@ -156,6 +178,11 @@ class SequenceEvaluator:
             report.snippets = len(errors)
             report.snippet_ate = float(np.mean(errors))
             report.snippet_ate_std = float(np.std(errors))
+            if len(errors) >= 2:
+                summary = interval_of_mean(errors)
+                report.snippet_ate_interval = {"interval": summary["interval"], "batch": summary["batch"]}
+            report.per_snippet_ate = [{"frame": self.frame_indices[run.start + i], "ate": float(error)}
+                                      for i, error in enumerate(errors)]
         if len(gt) >= 3:
             report.trajectory_ate = trajectory_ate(pred, gt)
             report.rpe_translation, report.rpe_rotation_deg = trajectory_rpe(pred, gt)
@@ -180,7 +207,8 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
             learned = predictor.predict_intrinsics(previous, frame)
             if learned is not None:
                 evaluator.add_intrinsics(learned, frame.intrinsics, frame.rgb.shape[:2])
-        evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose, object_motion, frame.object_motion)
+        evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose, object_motion, frame.object_motion,
+                            frame_index=frame.index)
         previous = frame
         if progress is not None:
             progress(frame)
@@ -219,6 +247,13 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
     return evaluator.report()
 
 
+def _interval_text(summary: dict) -> str:
+    if not summary:
+        return ""
+    low, high = summary["interval"]
+    return f" (95% interval of the mean {low:.4f} to {high:.4f}, batches of {summary['batch']})"
+
+
 def format_report(report: EvaluationReport, title: str = "") -> str:
     """A terminal table of the report's figures."""
     lines = [title] if title else []
@@ -229,13 +264,18 @@ def format_report(report: EvaluationReport, title: str = "") -> str:
                      f"median scaling {'on' if report.settings.get('median_scaling') else 'off'}):")
         lines.append("  " + " ".join(f"{name:>9}" for name in names))
         lines.append("  " + " ".join(f"{report.depth[name]:9.4f}" for name in names))
+        if report.depth_intervals:
+            lines.append("  95% interval of the mean (batch means of consecutive images):")
+            lines.append("  " + " ".join(f"{report.depth_intervals[name]['interval'][0]:9.4f}" for name in names))
+            lines.append("  " + " ".join(f"{report.depth_intervals[name]['interval'][1]:9.4f}" for name in names))
     else:
         lines.append("depth: no frames with ground-truth depth and a depth prediction")
     if report.snippet_ate is not None or report.trajectory_ate is not None:
         lines.append(f"odometry ({report.pose_frames} frames with ground-truth poses):")
         if report.snippet_ate is not None:
             lines.append(f"  snippet ATE ({report.settings.get('snippet_length')} frames, {report.snippets} snippets): "
-                         f"{report.snippet_ate:.4f} +- {report.snippet_ate_std:.4f}")
+                         f"{report.snippet_ate:.4f} +- {report.snippet_ate_std:.4f}"
+                         + _interval_text(report.snippet_ate_interval))
         if report.trajectory_ate is not None:
             lines.append(f"  trajectory ATE (Sim3): {report.trajectory_ate:.4f}")
             lines.append(f"  RPE (1 frame): {report.rpe_translation:.4f} translation, "
