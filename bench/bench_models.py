@@ -3,10 +3,10 @@
 For each preset at its default input size (and, with --checkpoint, a trained model such as the bundled
 one at its own input size): parameter counts, GFLOPs per call (counted by
 torch.utils.flop_counter, multiply-add = 2 FLOPs), and milliseconds (median and best over interleaved
-rounds) for depth on one frame, motion on one pair, and the node's per-frame step (prepare a camera frame +
-depth of the new frame + motion against the previous frame, whose depth is cached). The machine's peak
-float32 rate is measured in the same run with a large matrix multiply, and each timing is reported as
-the fraction of that peak it achieves. Untrained weights: speed does not depend on their values.
+rounds) for depth on one frame (plain, and flip-averaged as with the node's `flip_average`), motion on one
+pair, and the node's per-frame step (prepare a camera frame + depth of the new frame + motion against the
+previous frame, whose depth is cached). The machine's peak float32 rate is measured in the same run with a
+large matrix multiply, and each timing is reported as the fraction of that peak it achieves. Untrained weights: speed does not depend on their values.
 
     .venv/bin/python bench/bench_models.py [--runs 8] [--presets light paper] [--json out.json]
     .venv/bin/python bench/bench_models.py --presets light --checkpoint models/default_light.pt
@@ -121,6 +121,7 @@ def model_cases(name: str, model: DepthMotionModel, device: torch.device,
 
         key = f"{name}/{predictor.backend}"
         cases[f"{key}/depth"] = synchronised(lambda p=predictor, r=r1: p.depth(r), device)
+        cases[f"{key}/depth_flip"] = synchronised(lambda p=predictor, r=r1: p.depth(r, flip_average=True), device)
         cases[f"{key}/motion"] = synchronised(lambda p=predictor, a=r1, b=d1, c=r2, d=d2: p.motion(a, b, c, d),
                                               device)
         cases[f"{key}/step"] = synchronised(step, device)
@@ -153,14 +154,16 @@ def main() -> None:
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), device {device}; "
           f"float32 matmul peak {peak:.1f} GFLOP/s; {args.runs} interleaved rounds of 4 calls, median (best) ms")
     print("\n| model | input | backend | params depth / motion (M) | GFLOPs depth / motion | depth ms | "
-          "motion ms | depth+motion ms (fps) | node step ms (fps) | % of peak, depth+motion (best) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "depth ms, flip-averaged | motion ms | depth+motion ms (fps) | node step ms (fps) | "
+          "% of peak, depth+motion (best) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
     backends = sorted({key.split("/")[1] for key in cases}, key=["torch", "onnx"].index)
     for name, info in infos.items():
         for backend in backends:
             stats = {what: (statistics.median(times[f"{name}/{backend}/{what}"]),
-                            min(times[f"{name}/{backend}/{what}"])) for what in ("depth", "motion", "step")}
+                            min(times[f"{name}/{backend}/{what}"]))
+                     for what in ("depth", "depth_flip", "motion", "step")}
             both = [stats["depth"][i] + stats["motion"][i] for i in (0, 1)]
             gflops = info["gflops_depth"] + info["gflops_motion"]
             percent = [100 * gflops / (ms / 1e3) / peak for ms in both]
@@ -171,7 +174,7 @@ def main() -> None:
             cell = {what: f"{v[0]:.1f} ({v[1]:.1f})" for what, v in stats.items()}
             print(f"| {name} | {info['input']} | {backend} | {info['params_depth_M']:.2f} / "
                   f"{info['params_motion_M']:.2f} | {info['gflops_depth']:.2f} / {info['gflops_motion']:.2f} | "
-                  f"{cell['depth']} | {cell['motion']} | {both[0]:.1f} ({1e3 / both[0]:.1f} fps) | "
+                  f"{cell['depth']} | {cell['depth_flip']} | {cell['motion']} | {both[0]:.1f} ({1e3 / both[0]:.1f} fps) | "
                   f"{stats['step'][0]:.1f} ({1e3 / stats['step'][0]:.1f} fps) | "
                   f"{percent[0]:.0f}% ({percent[1]:.0f}%) |")
     if args.json:

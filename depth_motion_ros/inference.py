@@ -52,7 +52,8 @@ class PredictorBase:
     """What every predictor backend shares: its configuration and the conversion of camera data to input.
 
     `config` and `input_size` (height, width) describe the network; `prepare` turns camera images into
-    its input on `device`; `intrinsics_at_input` maps a camera matrix to that input size.
+    its input on `device`; `intrinsics_at_input` maps a camera matrix to that input size. `depth` runs the
+    backend's `network_depth`, optionally averaged with the mirror image's.
     """
 
     backend: str
@@ -62,6 +63,26 @@ class PredictorBase:
         self.input_size: tuple[int, int] = config.input_size
         self.device = device
         self.metadata: dict[str, Any] = dict(metadata or {})
+
+    def network_depth(self, images: Tensor) -> Tensor:
+        """One pass of the depth network: [B, 3, h, w] in [0, 1] -> depth [B, 1, h, w]."""
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def depth(self, images: Tensor, flip_average: bool = False) -> Tensor:
+        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] (model units; scale is not observable from one camera).
+
+        `flip_average` is Monodepth2's post-processing: the images and their mirror images go through the
+        network as one batch, and the result is the harmonic mean of each depth and its mirror's, mirrored
+        back (the mean disparity, so a far outlier in one cannot dominate). The network's errors on an image
+        and on its mirror are partly independent, so the mean is more accurate, for a second depth pass
+        (figures: docs/models.md).
+        """
+        if not flip_average:
+            return self.network_depth(images)
+        count = images.shape[0]
+        both = self.network_depth(torch.cat([images, torch.flip(images, dims=[3])]))
+        return 2.0 / (1.0 / both[:count] + 1.0 / torch.flip(both[count:], dims=[3]))
 
     def prepare(self, rgb: np.ndarray) -> Tensor:
         """uint8 HxWx3 RGB -> float [1, 3, h, w] in [0, 1] at `input_size`, on the predictor's device."""
@@ -106,8 +127,8 @@ class DepthMotionPredictor(PredictorBase):
         return cls(loaded.model, resolved, loaded.metadata)
 
     @torch.inference_mode()
-    def depth(self, images: Tensor) -> Tensor:
-        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] (model units; scale is not observable from one camera)."""
+    def network_depth(self, images: Tensor) -> Tensor:
+        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] from one pass of the PyTorch depth network."""
         return self.model.depth(images.to(self.device))
 
     @torch.inference_mode()

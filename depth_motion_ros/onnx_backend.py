@@ -205,8 +205,8 @@ class OnnxDepthMotionPredictor(PredictorBase):
             raise ValueError(f"{name} has size {tuple(tensor.shape[-2:])}; the ONNX graphs take {self.input_size}")
         return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
 
-    def depth(self, images: Tensor) -> Tensor:
-        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w]."""
+    def network_depth(self, images: Tensor) -> Tensor:
+        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] from one run of the depth graph."""
         (depth,) = self._depth_session.run(None, {"rgb": self._check_size(images, "images")})
         return torch.from_numpy(depth)
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor, depth_to_points, load_predictor, resolve_device
+from depth_motion_ros.inference import (DepthMotionPredictor, PredictorBase, depth_to_points, load_predictor,
+                                        resolve_device)
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 
@@ -85,3 +86,37 @@ def test_load_predictor_selects_the_backend(checkpoint_path):
     assert isinstance(predictor, DepthMotionPredictor) and predictor.backend == "torch"
     with pytest.raises(ValueError, match="unknown backend"):
         load_predictor(checkpoint_path, device="cpu", backend="tensorrt")
+
+
+class _ColumnDepth(PredictorBase):
+    """A 'network' whose depth is 1 + the pixel's column, whatever the image: the least mirror-symmetric one."""
+
+    def __init__(self) -> None:
+        super().__init__(CONFIG, torch.device("cpu"), None)
+
+    def network_depth(self, images):
+        columns = torch.arange(images.shape[-1], dtype=torch.float32)
+        return (1.0 + columns).expand(images.shape[0], 1, images.shape[-2], images.shape[-1]).clone()
+
+
+def test_flip_average_is_the_mean_disparity_of_the_image_and_its_mirror():
+    predictor = _ColumnDepth()
+    images = torch.rand(2, 3, 64, 96)
+    assert torch.equal(predictor.depth(images), predictor.network_depth(images))
+    averaged = predictor.depth(images, flip_average=True)
+    column = torch.arange(96, dtype=torch.float32)
+    # The mirror's depth 1 + x, mirrored back, is 96 - x at column x.
+    expected = 2.0 / (1.0 / (1.0 + column) + 1.0 / (96.0 - column))
+    assert averaged.shape == (2, 1, 64, 96)
+    torch.testing.assert_close(averaged[1, 0, 5], expected)
+
+
+def test_flip_average_of_a_network_pairs_each_image_with_its_own_mirror(checkpoint_path):
+    """Both passes go through the network as one batch; per-sample normalisation keeps them independent."""
+    predictor = DepthMotionPredictor.from_checkpoint(str(checkpoint_path), device="cpu")
+    images = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(4))
+    plain = predictor.depth(images)
+    mirrored_back = torch.flip(predictor.depth(torch.flip(images, dims=[3])), dims=[3])
+    assert not torch.allclose(plain, mirrored_back, rtol=1e-2), "a CNN is not mirror-symmetric"
+    torch.testing.assert_close(predictor.depth(images, flip_average=True),
+                               2.0 / (1.0 / plain + 1.0 / mirrored_back), rtol=1e-4, atol=1e-6)

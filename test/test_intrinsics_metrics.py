@@ -78,7 +78,7 @@ class _FixedNetwork(PredictorBase):
         super().__init__(PRESETS["light"].replace(input_height=96, input_width=160), torch.device("cpu"), None)
         self.k_input = torch.as_tensor(k_input, dtype=torch.float32)[None]
 
-    def depth(self, image):
+    def network_depth(self, image):
         return torch.ones(1, 1, *self.input_size)
 
     def motion(self, image1, depth1, image2, depth2):

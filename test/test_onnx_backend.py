@@ -44,6 +44,7 @@ def test_onnx_outputs_equal_pytorch(exported):
         rgb2 = torch.rand(batch, 3, 64, 96, generator=generator)
         depth1, depth2 = onnx_predictor.depth(rgb1), onnx_predictor.depth(rgb2)
         assert _close(depth1, torch_predictor.depth(rgb1)) and _close(depth2, torch_predictor.depth(rgb2))
+        assert _close(onnx_predictor.depth(rgb1, flip_average=True), torch_predictor.depth(rgb1, flip_average=True))
         expected = torch_predictor.motion(rgb1, depth1, rgb2, depth2)
         actual = onnx_predictor.motion(rgb1, depth1, rgb2, depth2)
         for name, a, e in zip(expected._fields, actual, expected):

@@ -52,6 +52,22 @@ def test_one_temporal_pass_gives_the_odometry_and_the_previous_frames_field(pred
     assert list(result.stage_seconds).count("motion_net") == 1
 
 
+def test_flip_average_reaches_the_depth_and_the_motion_network(predictor):
+    first, second, _ = _frames()
+    pipeline = DepthMotionPipeline(predictor, MOUNT)
+    options = PipelineOptions(flip_average=True)
+    pipeline.process(first, 1.0, None, options, want_motion=True)
+    result = pipeline.process(second, 1.1, None, options, want_motion=True)
+    images = [predictor.prepare(frame) for frame in (first, second)]
+    depths = [predictor.depth(image, flip_average=True) for image in images]
+    np.testing.assert_allclose(result.depth, depths[1][0, 0].numpy(), rtol=1e-6)
+    assert not np.allclose(result.depth, predictor.depth(images[1])[0, 0].numpy(), rtol=1e-3)
+    motion = predictor.motion(images[0], depths[0], images[1], depths[1])
+    expected = rigid_from_motion(motion.rotation[0].double().numpy(), motion.translation[0].double().numpy())
+    np.testing.assert_allclose(result.odometry.odom_T_base, MOUNT @ invert_rigid(expected) @ invert_rigid(MOUNT),
+                               atol=1e-6)
+
+
 def test_the_field_is_converted_only_when_wanted(predictor):
     first, second, _ = _frames()
     pipeline = DepthMotionPipeline(predictor, MOUNT)

@@ -93,6 +93,7 @@ def test_paired_differences_match_frames_and_see_a_shift_that_separate_intervals
     result = paired_differences(model, prior[::-1], ("abs_rel",))["abs_rel"]  # order of the reference is free
     assert result["images"] == 200 and result["difference"] == pytest.approx(-0.01, abs=1e-3)
     assert result["interval"][1] < 0.0, "paired, the model is clearly lower"
+    assert result["lower_share"] > 0.99
     assert paired_differences(model[:50], prior[25:], ("abs_rel",))["abs_rel"]["images"] == 25
     with pytest.raises(ValueError, match="share 1 frame"):
         paired_differences(model[:10], prior[9:], ("abs_rel",))

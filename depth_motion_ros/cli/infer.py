@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, default="none",
                         help="refine each pair's camera motion photometrically (the node's pose_refinement): "
                              "none, rotation or full")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average each depth map with its mirror image's (the node's flip_average): better "
+                             "depth for a second depth pass")
     parser.add_argument("--start", type=int, default=0, help="first frame index")
     parser.add_argument("--end", type=int, help="stop before this frame index")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame")
@@ -77,7 +80,7 @@ def run(args: argparse.Namespace) -> dict:
         total = len(source)
     except TypeError:
         total = None
-    inference = SequenceInference(predictor, AlignmentOptions(mode=args.pose_refinement))
+    inference = SequenceInference(predictor, AlignmentOptions(mode=args.pose_refinement), args.flip_average)
     for result in tqdm(inference.run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)
         if evaluation is not None:

@@ -66,11 +66,14 @@ class SequenceInference:
 
     With a `refinement` other than 'none', each pair's camera motion is refined photometrically with the
     frame's own intrinsics when the source has them, else the learned ones (as the node's defaults do).
+    `flip_average` averages each depth map with its mirror image's (`PredictorBase.depth`).
     """
 
-    def __init__(self, predictor: DepthMotionPredictor, refinement: AlignmentOptions | None = None) -> None:
+    def __init__(self, predictor: DepthMotionPredictor, refinement: AlignmentOptions | None = None,
+                 flip_average: bool = False) -> None:
         self.predictor = predictor
         self.refinement = refinement or AlignmentOptions(mode="none")
+        self.flip_average = flip_average
         self._learned_at_input: np.ndarray | None = None
 
     def _intrinsics(self, frame: Frame) -> tuple[np.ndarray, bool]:
@@ -95,7 +98,7 @@ class SequenceInference:
         previous: _Pending | None = None
         for frame in frames:
             rgb = self.predictor.prepare(frame.rgb)
-            depth = self.predictor.depth(rgb)
+            depth = self.predictor.depth(rgb, self.flip_average)
             pose, t_21 = np.eye(4), None
             if previous is not None:
                 output = self.predictor.motion(previous.network_rgb, previous.network_depth, rgb, depth)

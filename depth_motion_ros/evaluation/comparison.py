@@ -42,14 +42,15 @@ def compare_reports(report: Mapping, reference: Mapping) -> dict:
 
 
 def format_comparison(comparison: Mapping) -> str:
-    """Terminal lines: each difference with its interval, and whether the interval excludes zero."""
+    """Terminal lines: each difference with its interval, whether the interval excludes zero, and on what
+    share of the frames this report's score is the lower one."""
     lines = [f"against {comparison['reference']} (this minus that; 95% interval of the mean difference):"]
 
     def line(name: str, entry: Mapping, unit: str) -> str:
         low, high = entry["interval"]
-        verdict = "lower" if high < 0 else "higher" if low > 0 else "no clear difference"
+        verdict = "lower" if high < 0 else "higher" if low > 0 else "interval includes 0"
         return (f"  {name:>11} {entry['difference']:+.4f} ({low:+.4f} to {high:+.4f}) over {entry['images']} "
-                f"{unit}, batches of {entry['batch']}: {verdict}")
+                f"{unit}, batches of {entry['batch']}: {verdict}; lower on {100 * entry['lower_share']:.0f}%")
 
     for name, entry in comparison.get("depth", {}).items():
         lines.append(line(name, entry, "images"))

@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--intrinsics", choices=("auto", "learned"), default="auto",
                         help="camera matrix for the refinement: auto (the source's when it has one, else the "
                              "learned one), or learned")
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average each depth map with its mirror image's, as the node's flip_average parameter "
+                             "does (a second depth pass)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--compare-to", type=Path, metavar="REPORT_JSON",
                         help="a --json report of another model or baseline on the same frames and protocol: "
@@ -77,7 +80,7 @@ def _predictor(args: argparse.Namespace):
         return BASELINES[args.baseline]()
     from depth_motion_ros.inference import load_predictor  # torch is needed only for models
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
-                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics)
+                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average)
 
 
 def _source(args: argparse.Namespace):
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(report, title=f"{subject} on {source.name}"))
     result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
               "stride": args.stride, "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
-              **report.to_dict()}
+              "flip_average": args.flip_average, **report.to_dict()}
     if reference is not None:
         try:
             result["comparison"] = compare_reports(result, reference)

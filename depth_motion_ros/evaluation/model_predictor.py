@@ -41,13 +41,16 @@ class ModelFramePredictor:
     the next pair (the last two frames only) instead of being recomputed. With a `refinement` other than
     'none', the network's motion is refined photometrically (geometry/direct_alignment.py) with the
     frames' own intrinsics when they have them and `intrinsics` is 'auto', else the learned ones: the
-    node's `intrinsics_source` behaves the same way.
+    node's `intrinsics_source` behaves the same way. `flip_average` averages each depth map with its mirror
+    image's (`PredictorBase.depth`); the motion network then reads the averaged depth, as in the node.
     """
 
-    def __init__(self, predictor, refinement: AlignmentOptions | None = None, intrinsics: str = "auto") -> None:
+    def __init__(self, predictor, refinement: AlignmentOptions | None = None, intrinsics: str = "auto",
+                 flip_average: bool = False) -> None:
         if intrinsics not in ("auto", "learned"):
             raise ValueError(f"intrinsics must be 'auto' or 'learned', got '{intrinsics}'")
         self.predictor = predictor
+        self.flip_average = flip_average
         self.refinement = refinement or AlignmentOptions(mode="none")
         self.intrinsics = intrinsics
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -57,7 +60,7 @@ class ModelFramePredictor:
     def _inputs(self, frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
         if frame.index not in self._cache:
             image = self.predictor.prepare(frame.rgb)
-            depth = self.predictor.depth(image)
+            depth = self.predictor.depth(image, self.flip_average)
             if len(self._cache) >= 2:
                 del self._cache[min(self._cache)]
             self._cache[frame.index] = (image, depth)

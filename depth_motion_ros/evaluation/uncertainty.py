@@ -87,7 +87,9 @@ def interval_of_mean(values: Sequence[float]) -> dict:
 def paired_differences(scores: Sequence[Mapping[str, float]], reference: Sequence[Mapping[str, float]],
                        metrics: Sequence[str]) -> dict[str, dict]:
     """Mean per-image difference `scores - reference` of each metric, with its interval, over the images the
-    two share (matched by their "frame" entry, kept in `scores`' order).
+    two share (matched by their "frame" entry, kept in `scores`' order), and the share of those images on
+    which `scores` is lower ("lower_share": a difference that holds on every frame of a recording whose
+    difficulty drifts slowly can still have a wide interval, since such a recording holds few batches).
 
     Raises ValueError when they share fewer than two images: the two were measured on different frames.
     """
@@ -97,6 +99,8 @@ def paired_differences(scores: Sequence[Mapping[str, float]], reference: Sequenc
         raise ValueError(f"the two sets of per-image scores share {len(pairs)} frame(s); at least two are needed")
     result = {}
     for name in metrics:
-        summary = interval_of_mean([mine[name] - theirs[name] for mine, theirs in pairs])
-        result[name] = {"difference": summary.pop("mean"), **summary, "images": len(pairs)}
+        differences = np.array([mine[name] - theirs[name] for mine, theirs in pairs])
+        summary = interval_of_mean(differences)
+        result[name] = {"difference": summary.pop("mean"), **summary, "images": len(pairs),
+                        "lower_share": float(np.mean(differences < 0.0))}
     return result

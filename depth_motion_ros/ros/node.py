@@ -82,7 +82,7 @@ def pipeline_options(settings: NodeSettings) -> PipelineOptions:
                            camera_height=settings.camera_height, ground_region=settings.ground_region,
                            scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
                            intrinsics_source=settings.intrinsics_source,
-                           pose_refinement=settings.pose_refinement)
+                           pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
 
 
 def stamp_seconds(header: Header) -> float:

@@ -53,6 +53,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Photometric refinement of the network's camera motion before it is integrated: none, "
                   "rotation (rotation only; the network keeps the translation) or full (rotation and "
                   "translation). Figures per mode: docs/node.md, Pose refinement."),
+    ParameterSpec("flip_average", False,
+                  "Average each depth map with its mirror image's (Monodepth2's post-processing): better depth "
+                  "for a second depth pass. Figures: docs/node.md, Flip averaging."),
     ParameterSpec("camera_frame", "", "Frame of depth, points and motion; empty = the input image's frame_id."),
     ParameterSpec("odom_frame", "odom", "Fixed frame of the odometry (REP 105)."),
     ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
@@ -143,6 +146,7 @@ class NodeSettings:
     output_depth: int
     intrinsics_source: str
     pose_refinement: str
+    flip_average: bool
     camera_frame: str
     odom_frame: str
     base_frame: str
@@ -189,6 +193,7 @@ class NodeSettings:
             output_depth=int(values["output_depth"]),
             intrinsics_source=_choice(values, "intrinsics_source"),
             pose_refinement=_choice(values, "pose_refinement"),
+            flip_average=bool(values["flip_average"]),
             camera_frame=str(values["camera_frame"]),
             odom_frame=str(values["odom_frame"]),
             base_frame=str(values["base_frame"]),

@@ -34,6 +34,7 @@ class PipelineOptions:
     max_frame_gap: float = 1.0
     intrinsics_source: str = "auto"    # 'auto', 'camera_info' or 'learned'
     pose_refinement: str = "none"      # 'none', 'rotation' or 'full' (geometry/direct_alignment.py)
+    flip_average: bool = False         # average each depth map with its mirror image's (PredictorBase.depth)
 
 
 @dataclass
@@ -133,7 +134,7 @@ class DepthMotionPipeline:
         stages["prepare"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        depth_units = self.predictor.depth(image)
+        depth_units = self.predictor.depth(image, options.flip_average)
         depth_numpy = depth_units[0, 0].float().cpu().numpy()
         stages["depth_net"] = time.perf_counter() - tick
         network = stages["depth_net"]
