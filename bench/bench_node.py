@@ -127,6 +127,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--pose-refinement", choices=("none", "rotation", "full"), default="none",
                         help="the node's pose_refinement parameter")
+    parser.add_argument("--flip-average", action="store_true", help="set the node's flip_average parameter")
     parser.add_argument("--rate-seconds", type=float, default=30.0, help="duration of the 30 Hz run")
     parser.add_argument("--rss-frames", type=int, default=2000, help="frames between the two RSS readings")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -138,7 +139,8 @@ def main() -> int:
     node_process = subprocess.Popen(
         [str(Path(sys.executable).parent / "depth_motion_node"), "--ros-args", "-p", f"checkpoint:={checkpoint}",
          "-p", "device:=cpu", "-p", f"backend:={args.backend}", "-p", "summary_period:=3.0",
-         "-p", "input_reliability:=reliable", "-p", f"pose_refinement:={args.pose_refinement}"],
+         "-p", "input_reliability:=reliable", "-p", f"pose_refinement:={args.pose_refinement}",
+         "-p", f"flip_average:={str(args.flip_average).lower()}"],
         stdout=log_file, stderr=subprocess.STDOUT)
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -149,7 +151,8 @@ def main() -> int:
     spinner.start()
     frames = camera_frames(args.height, args.width)
     results: dict[str, object] = {"camera": f"{args.width}x{args.height} rgb8", "backend": args.backend,
-                                  "pose_refinement": args.pose_refinement, "cpu_count": os.cpu_count()}
+                                  "pose_refinement": args.pose_refinement, "flip_average": args.flip_average,
+                                  "cpu_count": os.cpu_count()}
     stamp_ns = 1_000_000_000
     try:
         deadline = time.monotonic() + 300  # the onnx backend exports the checkpoint on its first start

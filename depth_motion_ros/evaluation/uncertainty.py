@@ -7,8 +7,8 @@ nearly independent of each other (`batch_length`, three times the lag at which t
 the interval is Student's t over the batch means (the batch-means method of simulation output analysis,
 Schmeiser 1982). Few batches give a large t quantile, so a short or slowly varying recording gets the wide
 interval it deserves. On simulated AR(1) scores of 200 frames (test/test_uncertainty.py) the 95 % intervals
-hold the true mean 88-96 % of the time up to a frame-to-frame correlation of 0.95; the moving-block bootstrap,
-tried first, held it only 60-75 % of the time at 0.9-0.95. Thirty-odd strongly correlated frames are beyond
+hold the true mean 89-96 % of the time up to a frame-to-frame correlation of 0.95; the moving-block bootstrap,
+tried first, held it only 62-77 % of the time at 0.9-0.95. Thirty-odd strongly correlated frames are beyond
 any such method: their intervals are too narrow and say so only by being wide already.
 
 The same interval of a per-image *difference* compares two predictors on the same frames
