@@ -58,10 +58,12 @@ def test_independent_scores_get_the_textbook_interval() -> None:
     assert (high - low) / 2 == pytest.approx(1.96 * standard_error, rel=0.15)
 
 
-def test_constant_scores_have_a_zero_width_interval_and_one_value_has_none() -> None:
+def test_constant_scores_have_a_zero_width_interval_and_one_value_or_a_nan_has_none() -> None:
     assert interval_of_mean([0.25] * 30)["interval"] == pytest.approx([0.25, 0.25])
     with pytest.raises(ValueError):
         interval_of_mean([0.25])
+    with pytest.raises(ValueError, match="NaN"):
+        interval_of_mean([0.25, float("nan"), 0.3])
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.8, 0.95])
@@ -97,6 +99,8 @@ def test_paired_differences_match_frames_and_see_a_shift_that_separate_intervals
     assert paired_differences(model[:50], prior[25:], ("abs_rel",))["abs_rel"]["images"] == 25
     with pytest.raises(ValueError, match="share 1 frame"):
         paired_differences(model[:10], prior[9:], ("abs_rel",))
+    with pytest.raises(ValueError, match="same frame twice"):
+        paired_differences(model[:10] + model[:1], prior, ("abs_rel",))
 
 
 def _report(depth_scale: float, seed: int, source: str = "seq") -> dict:
@@ -130,11 +134,16 @@ def test_compare_reports_checks_source_and_protocol() -> None:
     assert comparison["depth"]["abs_rel"]["interval"][1] < 0.0
     assert comparison["snippet_ate"]["interval"][1] < 0.0
     assert "abs_rel" in format_comparison(comparison) and ": lower" in format_comparison(comparison)
-    with pytest.raises(ValueError, match="different sources"):
+    with pytest.raises(ValueError, match="differ in source"):
         compare_reports(better, _report(0.3, 7, source="other"))
     changed = {**worse, "settings": {**worse["settings"], "max_depth": 10.0}}
     with pytest.raises(ValueError, match="max_depth"):
         compare_reports(better, changed)
+    older = {key: value for key, value in worse.items() if key not in ("per_image_depth", "per_snippet_ate")}
+    with pytest.raises(ValueError, match="older version"):
+        compare_reports(better, older)
+    with pytest.raises(ValueError, match="not a depth_motion_eval"):
+        compare_reports(better, [1, 2])
 
 
 def test_eval_cli_compares_with_an_earlier_report(shared_data: Path, tmp_path: Path,
@@ -149,7 +158,15 @@ def test_eval_cli_compares_with_an_earlier_report(shared_data: Path, tmp_path: P
     assert comparison["reference"] == "baseline 'constant'" and comparison["depth"]["abs_rel"]["images"] == 60
     assert comparison["depth"]["abs_rel"]["interval"][1] < 0.0, "the ramp beats a constant on these frames"
     assert "against baseline 'constant'" in capsys.readouterr().out
+    # A different protocol or frame step is refused before anything is evaluated.
     outdoor = ["--baseline", "ramp", "--sequence", str(shared_data / "7scenes_redkitchen"), "--end", "60",
                "--compare-to", str(constant)]
     assert main(outdoor) == 2 and "max_depth" in capsys.readouterr().err
     assert main([*outdoor[:-1], str(tmp_path / "missing.json")]) == 2
+    assert main(["--baseline", "ramp", *kitchen, "--stride", "2", "--compare-to", str(constant)]) == 2
+    assert "stride" in capsys.readouterr().err
+    # Frames that do not overlap are found only after the evaluation, whose figures are still written.
+    later = tmp_path / "later.json"
+    assert main(["--baseline", "ramp", *kitchen[:2], "--start", "900", "--end", "960", "--max-depth", "10",
+                 "--json", str(later), "--compare-to", str(constant)]) == 2
+    assert "share 0 frame" in capsys.readouterr().err and json.loads(later.read_text())["depth_images"] == 60

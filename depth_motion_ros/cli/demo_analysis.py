@@ -26,8 +26,8 @@ from depth_motion_ros.sources.poses import pose_matrix
 _TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 _FLOAT_CHANNELS = {"32FC1": 1, "32FC3": 3}
 #: EvaluationReport fields that come from the poses.
-POSE_FIELDS = ("pose_frames", "snippets", "snippet_ate", "snippet_ate_std", "trajectory_ate", "rpe_translation",
-               "rpe_rotation_deg")
+POSE_FIELDS = ("pose_frames", "snippets", "snippet_ate", "snippet_ate_std", "snippet_ate_interval", "per_snippet_ate",
+               "trajectory_ate", "rpe_translation", "rpe_rotation_deg")
 
 
 def decode(message: RecordedMessage, type_name: str):
@@ -154,12 +154,12 @@ def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
     predicted_fields, true_fields = _object_motions(matched) or (None, None)
     report = evaluate_predictions([f.depth for f, _ in matched], [gt.depth for _, gt in matched],
                                   settings=settings, pred_object_motions=predicted_fields,
-                                  gt_object_motions=true_fields)
-    posed = [(f.camera_pose, gt.pose) for f, gt in matched if f.camera_pose is not None and gt.pose is not None]
+                                  gt_object_motions=true_fields, frame_indices=[gt.index for _, gt in matched])
+    posed = [(f.camera_pose, gt) for f, gt in matched if f.camera_pose is not None and gt.pose is not None]
     if len(posed) < 2:
         return report
     poses = evaluate_predictions([None] * len(posed), [None] * len(posed), np.stack([p for p, _ in posed]),
-                                 [g for _, g in posed], settings)
+                                 [gt.pose for _, gt in posed], settings, frame_indices=[gt.index for _, gt in posed])
     return dataclasses.replace(report, **{name: getattr(poses, name) for name in POSE_FIELDS})
 
 

@@ -42,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refine each pair's camera motion photometrically (the node's pose_refinement): "
                              "none, rotation or full")
     parser.add_argument("--flip-average", action="store_true",
-                        help="average each depth map with its mirror image's (the node's flip_average): better "
-                             "depth for a second depth pass")
+                        help="average each depth map with its mirror image's (the node's flip_average; a second "
+                             "depth pass)")
     parser.add_argument("--start", type=int, default=0, help="first frame index")
     parser.add_argument("--end", type=int, help="stop before this frame index")
     parser.add_argument("--stride", type=int, default=1, help="use every N-th frame")

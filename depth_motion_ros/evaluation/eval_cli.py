@@ -9,18 +9,20 @@ Examples:
   depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
       --start 800 --max-depth 10 --compare-to ramp.json
 
-Every average comes with a 95% interval that allows for the correlation of consecutive frames; --compare-to
-gives the mean per-frame difference to another report on the same frames, with its interval.
+The depth metrics and the snippet ATE come with 95% intervals that allow for the correlation of consecutive
+frames; --compare-to gives the mean per-frame difference to another report on the same frames, with its
+interval.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from depth_motion_ros.evaluation.baselines import BASELINES
-from depth_motion_ros.evaluation.comparison import compare_reports, format_comparison
+from depth_motion_ros.evaluation.comparison import check_comparable, compare_reports, format_comparison
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_sequence, format_report
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
@@ -102,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reference = json.loads(args.compare_to.read_text()) if args.compare_to else None
         source = _source(args)
+        subject = f"baseline '{args.baseline}'" if args.baseline else f"checkpoint {args.checkpoint}"
+        header = {"subject": subject, "source": source.name, "topic": getattr(source, "image_topic", None),
+                  "start": args.start, "end": args.end, "stride": args.stride,
+                  "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
+                  "flip_average": args.flip_average}
+        if reference is not None:  # before the evaluation, not after it
+            check_comparable({**header, "settings": asdict(settings)}, reference)
         predictor = _predictor(args)
     except (SourceError, ValueError, RuntimeError, OSError) as error:
         print(f"depth_motion_eval: error: {error}", file=sys.stderr)
@@ -109,22 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
     with tqdm(total=len(source), desc=f"evaluating {source.name}", unit="frame", file=sys.stderr) as bar:
         report = evaluate_sequence(source, predictor, settings, progress=lambda _frame: bar.update())
-    subject = f"baseline '{args.baseline}'" if args.baseline else f"checkpoint {args.checkpoint}"
     print(format_report(report, title=f"{subject} on {source.name}"))
-    result = {"subject": subject, "source": source.name, "start": args.start, "end": args.end,
-              "stride": args.stride, "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
-              "flip_average": args.flip_average, **report.to_dict()}
+    result = {**header, **report.to_dict()}
+    code = 0
     if reference is not None:
         try:
             result["comparison"] = compare_reports(result, reference)
-        except (KeyError, ValueError) as error:
+            print(format_comparison(result["comparison"]))
+        except ValueError as error:  # the figures are still written below
             print(f"depth_motion_eval: error: cannot compare with {args.compare_to}: {error}", file=sys.stderr)
-            return 2
-        print(format_comparison(result["comparison"]))
+            code = 2
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ class SequenceEvaluator:
         report = EvaluationReport(frames=self.frames, depth_images=len(self.per_image),
                                   depth=mean_metrics(self.per_image), settings=asdict(s))
         report.per_image_depth = [{name: row[name] for name in ("frame", *report.depth)} for row in self.per_image]
-        if len(self.per_image) >= 2:
+        if len(self.per_image) >= 2 and all(np.isfinite(row[name]) for row in self.per_image for name in report.depth):
             for name in report.depth:
                 summary = interval_of_mean([row[name] for row in self.per_image])
                 report.depth_intervals[name] = {"interval": summary["interval"], "batch": summary["batch"]}
@@ -178,7 +178,7 @@ class SequenceEvaluator:
             report.snippets = len(errors)
             report.snippet_ate = float(np.mean(errors))
             report.snippet_ate_std = float(np.std(errors))
-            if len(errors) >= 2:
+            if len(errors) >= 2 and np.all(np.isfinite(errors)):
                 summary = interval_of_mean(errors)
                 report.snippet_ate_interval = {"interval": summary["interval"], "batch": summary["batch"]}
             report.per_snippet_ate = [{"frame": self.frame_indices[run.start + i], "ate": float(error)}
@@ -219,16 +219,20 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
                          pred_poses: np.ndarray | None = None, gt_poses: Sequence[np.ndarray | None] | None = None,
                          settings: EvaluationSettings | None = None,
                          pred_object_motions: Sequence[np.ndarray | None] | None = None,
-                         gt_object_motions: Sequence[np.ndarray | None] | None = None) -> EvaluationReport:
+                         gt_object_motions: Sequence[np.ndarray | None] | None = None,
+                         frame_indices: Sequence[int] | None = None) -> EvaluationReport:
     """Score precomputed outputs: depth maps per frame and camera-to-world poses (e.g. a TUM trajectory).
 
     `pred_poses` are converted to per-pair motions so that the same accumulation as `evaluate_sequence`
     applies. Lists are per frame; None marks a frame without that prediction or ground truth. The object
     motions of frame i (predicted field and truth alike) are those of the pair that starts at frame i.
+    `frame_indices` names the frames in the per-frame scores (default: their positions 0, 1, ...).
     """
     count = len(pred_depths)
     if len(gt_depths) != count:
         raise ValueError(f"{count} predicted depth maps but {len(gt_depths)} ground-truth entries")
+    if frame_indices is not None and len(frame_indices) != count:
+        raise ValueError(f"{count} predicted depth maps but {len(frame_indices)} frame indices")
     if pred_poses is not None and (gt_poses is None or len(pred_poses) != count or len(gt_poses) != count):
         raise ValueError("pred_poses and gt_poses must both be given with one entry per frame")
     with_object_motion = pred_object_motions is not None
@@ -243,7 +247,8 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
         gt_pose = gt_poses[i] if gt_poses is not None else None
         field_from_previous = pred_object_motions[i - 1] if with_object_motion and i > 0 else None
         truth = gt_object_motions[i] if with_object_motion else None
-        evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose, field_from_previous, truth)
+        evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose, field_from_previous, truth,
+                            frame_index=None if frame_indices is None else frame_indices[i])
     return evaluator.report()
 
 
@@ -251,7 +256,7 @@ def _interval_text(summary: dict) -> str:
     if not summary:
         return ""
     low, high = summary["interval"]
-    return f" (95% interval of the mean {low:.4f} to {high:.4f}, batches of {summary['batch']})"
+    return f" (95% interval of the mean {low:.4f} to {high:.4f}, batches of {summary['batch']} snippets)"
 
 
 def format_report(report: EvaluationReport, title: str = "") -> str:

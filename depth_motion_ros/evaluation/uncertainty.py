@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-#: Confidence level of every interval this module gives.
-CONFIDENCE_LEVEL = 0.95
 #: Two-sided 95 % quantiles of Student's t for 1 to 30 degrees of freedom.
 _T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
           2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
@@ -48,10 +46,10 @@ def decorrelation_lag(values: Sequence[float]) -> int:
     noise (2 / sqrt(n)); 1 for white noise or fewer than 8 values, at most n / 4."""
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
-    centred = x - x.mean()
-    variance = float(np.dot(centred, centred))
     if n < 8 or np.ptp(x) == 0.0:
         return 1
+    centred = x - x.mean()
+    variance = float(np.dot(centred, centred))
     band = 2.0 / math.sqrt(n)
     longest = max(1, n // 4)
     for lag in range(1, longest + 1):
@@ -71,11 +69,13 @@ def interval_of_mean(values: Sequence[float]) -> dict:
     """`{"mean", "interval": [low, high], "batch"}`: the mean of time-ordered scores and its 95 % interval.
 
     The first `(n // batch) * batch` values are cut into batches; the interval is the batch means' Student t
-    interval, centred on the mean of all values. Raises ValueError for fewer than two values.
+    interval, centred on the mean of all values. Raises ValueError for fewer than two values or a non-finite one.
     """
     x = np.asarray(values, dtype=np.float64)
     if len(x) < 2:
         raise ValueError(f"need at least two values for an interval, got {len(x)}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("the values contain NaN or infinity")
     batch = batch_length(x)
     batches = len(x) // batch
     means = x[:batches * batch].reshape(batches, batch).mean(axis=1)
@@ -91,8 +91,13 @@ def paired_differences(scores: Sequence[Mapping[str, float]], reference: Sequenc
     which `scores` is lower ("lower_share": a difference that holds on every frame of a recording whose
     difficulty drifts slowly can still have a wide interval, since such a recording holds few batches).
 
-    Raises ValueError when they share fewer than two images: the two were measured on different frames.
+    Raises ValueError when they share fewer than two images (the two were measured on different frames) or
+    when either names a frame twice.
     """
+    for rows in (scores, reference):
+        frames = [row["frame"] for row in rows]
+        if len(set(frames)) != len(frames):
+            raise ValueError("a set of per-frame scores names the same frame twice")
     by_frame = {row["frame"]: row for row in reference}
     pairs = [(row, by_frame[row["frame"]]) for row in scores if row["frame"] in by_frame]
     if len(pairs) < 2:

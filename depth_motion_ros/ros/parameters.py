@@ -54,8 +54,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "rotation (rotation only; the network keeps the translation) or full (rotation and "
                   "translation). Figures per mode: docs/node.md, Pose refinement."),
     ParameterSpec("flip_average", False,
-                  "Average each depth map with its mirror image's (Monodepth2's post-processing): better depth "
-                  "for a second depth pass. Figures: docs/node.md, Flip averaging."),
+                  "Average each depth map with its mirror image's (Monodepth2's post-processing), for a second "
+                  "depth pass. Figures: docs/node.md, Flip averaging."),
     ParameterSpec("camera_frame", "", "Frame of depth, points and motion; empty = the input image's frame_id."),
     ParameterSpec("odom_frame", "odom", "Fixed frame of the odometry (REP 105)."),
     ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
