@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/bench_node.py
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_pose_refinement.py
+	$(PY) bench/bench_rectification.py
 
 clean:
 	rm -rf build install log .pytest_cache

@@ -28,6 +28,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
 from depth_motion_ros.checkpoint import save_checkpoint
+from depth_motion_ros.image_rectification import Calibration, Rectifier
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
@@ -367,6 +368,47 @@ def test_camera_info_is_used_and_bad_ones_fall_back_to_learned(harness_factory):
                "learned intrinsics after a camera_info of another size")
     wait_until(logged(rosout, "camera_info is for 160x120 but the image is 80x60", Log.WARN),
                "the size-mismatch warning")
+
+
+def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, reference_predictor):
+    h = harness_factory(publish_points=False)
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    info_out = h.subscribe(CameraInfo, "depth/camera_info")
+    camera = h.publisher(Image, "image")
+    info_pub = h.publisher(CameraInfo, "camera_info")
+    k = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
+    p = np.hstack([k * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
+    info = camera_info(k)
+    info.d = [-0.28, 0.07, 0.0002, 0.00002, 0.0]
+    info.p = [float(v) for v in p.reshape(12)]
+    rgb = scene(5)
+    rectified_rgb = Rectifier(Calibration.from_fields(k, info.d, "plumb_bob", np.zeros(9), p,
+                                                      (IMAGE_H, IMAGE_W))).rectify(rgb)
+    frame = iter(range(1000))
+
+    def outputs() -> tuple[np.ndarray, np.ndarray]:
+        info_pub.publish(info)
+        depth = depth_array(send_and_wait(camera, raw_image(rgb, 20.0 + 0.1 * next(frame)), depth_out))
+        return depth, np.reshape(info_out.wait_for(len(depth_out))[-1].k, (3, 3))
+
+    rectified_k = resize_intrinsics(p[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
+    wait_until(lambda: np.allclose(outputs()[1], rectified_k), "the rectified camera in depth/camera_info")
+    depth, _ = outputs()
+    np.testing.assert_allclose(depth, expected_depth(reference_predictor, rectified_rgb), rtol=1e-4)
+    assert not np.allclose(depth, expected_depth(reference_predictor, rgb), rtol=1e-2)
+
+    _set_parameters(h, image_rectified=True)  # an image_rect input: P is its camera, nothing is remapped
+    wait_until(lambda: np.allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4),
+               "the image as received once it is declared rectified")
+    np.testing.assert_allclose(outputs()[1], rectified_k)
+
+    _set_parameters(h, image_rectified=False)
+    info.distortion_model = "kannala_brandt"
+    outputs()
+    wait_until(logged(rosout, "not rectifying the images: distortion model 'kannala_brandt'", Log.WARN),
+               "the unsupported-model warning")
+    np.testing.assert_allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4)
 
 
 def test_camera_info_source_without_camera_info_publishes_depth_only(harness_factory):

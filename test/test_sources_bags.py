@@ -61,6 +61,23 @@ def test_euroc_mono8_bag_needs_a_topic_and_reads_raw_grey_images(shared_data: Pa
     assert all(f.pose is not None for f in frames), "200 Hz ground truth is interpolated at each image"
 
 
+def test_euroc_frames_are_rectified_with_their_camera_info(shared_data: Path) -> None:
+    """EuRoC's cam0 has strong barrel distortion (k1 = -0.28): frames come rectified unless asked otherwise."""
+    from depth_motion_ros.image_rectification import Calibration, Rectifier
+
+    path = str(shared_data / "bags" / "euroc_v101_5f_ros2_mcap")
+    rectified = next(iter(open_source("bag", path, topic="/cam0/image_raw", end=1)))
+    raw = next(iter(open_source("bag", path, topic="/cam0/image_raw", end=1, image_rectified=True)))
+    k = [458.654, 0.0, 367.215, 0.0, 457.296, 248.375, 0.0, 0.0, 1.0]
+    calibration = Calibration.from_fields(k, [-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05, 0.0],
+                                          "plumb_bob", np.eye(3), np.hstack([np.reshape(k, (3, 3)), np.zeros((3, 1))]),
+                                          (480, 752))
+    expected = Rectifier(calibration).rectify(raw.rgb)
+    assert np.abs(rectified.rgb.astype(int) - expected.astype(int)).max() <= 1
+    assert np.abs(rectified.rgb.astype(int) - raw.rgb.astype(int)).mean() > 5, "the remap moved the pixels"
+    np.testing.assert_allclose(rectified.intrinsics, np.reshape(k, (3, 3)))  # P = K in this calibration
+
+
 def test_unknown_topic_error_lists_the_image_topics(shared_data: Path) -> None:
     with pytest.raises(SourceError) as error:
         open_source("bag", str(shared_data / "bags" / "7scenes_redkitchen_25f_ros2_mcap"), topic="/camera/rgb")

@@ -1,14 +1,19 @@
 """CameraInfo validation, intrinsics extraction and building, at any image resolution.
 
 Intrinsics follow docs/ARCHITECTURE.md: pixel centres at integer coordinates, so resizing maps
-``cx' = (cx + 0.5) * W2 / W1 - 0.5``. Distortion is not modelled by the networks (they learn on the raw
-images), so outputs advertise a distortion-free pinhole camera.
+``cx' = (cx + 0.5) * W2 / W1 - 0.5``. The networks assume a pinhole camera: raw images whose camera_info
+has lens distortion are rectified first (`CameraModel.rectifier`; parameter `image_rectified` for an
+image_rect input), and outputs advertise a distortion-free pinhole camera.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
+
+from depth_motion_ros.image_rectification import Calibration, CalibrationError, Rectifier
 
 
 class CameraInfoError(ValueError):
@@ -25,6 +30,38 @@ def intrinsics_from_camera_info(msg: CameraInfo) -> np.ndarray:
     if k[0, 0] <= 0 or k[1, 1] <= 0:
         raise CameraInfoError(f"camera_info K has non-positive focal lengths fx={k[0, 0]}, fy={k[1, 1]}")
     return k
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A usable camera_info: K and the image size it belongs to, and how to make its images pinhole images.
+
+    `rectifier` is None when the images need no rectification or cannot get one; `rectification_error` says
+    why not in the second case (an unsupported distortion model, a bad coefficient count).
+    """
+
+    k: np.ndarray
+    size: tuple[int, int]
+    calibration: Calibration
+    rectifier: Rectifier | None = None
+    rectification_error: str | None = None
+
+
+def camera_model_from_info(msg: CameraInfo, previous: CameraModel | None = None) -> CameraModel:
+    """CameraModel of a camera_info; `previous` is returned as is when the calibration has not changed (building
+    the rectification maps costs milliseconds, and drivers republish camera_info with every image).
+    Raises CameraInfoError when K itself is unusable."""
+    k = intrinsics_from_camera_info(msg)
+    calibration = Calibration.from_fields(msg.k, msg.d, msg.distortion_model, msg.r, msg.p,
+                                          (int(msg.height), int(msg.width)))
+    if previous is not None and previous.calibration.matches(calibration):
+        return previous
+    if not calibration.needs_rectification:
+        return CameraModel(k, calibration.size, calibration)
+    try:
+        return CameraModel(k, calibration.size, calibration, Rectifier(calibration))
+    except CalibrationError as error:
+        return CameraModel(k, calibration.size, calibration, rectification_error=str(error))
 
 
 def resize_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:

@@ -28,7 +28,7 @@ from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path
 from depth_motion_ros.image_encoding import ImageDecodeError
 from depth_motion_ros.inference import PredictorBase, load_predictor as load_backend
 from depth_motion_ros.model_config import SIZE_MULTIPLE
-from depth_motion_ros.ros.camera_info import CameraInfoError, build_camera_info, intrinsics_from_camera_info
+from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
 from depth_motion_ros.ros.latest_slot import LatestSlot
 from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask
@@ -111,7 +111,7 @@ class DepthMotionNode(Node):
         # rclpy's `once=True` still costs about 2 ms a call (it looks up its caller), too much for every frame.
         self._warned_learned_refinement = False
         self._pipeline_lock = threading.Lock()
-        self._camera: tuple[np.ndarray, tuple[int, int]] | None = None
+        self._camera: CameraModel | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats()
@@ -186,11 +186,9 @@ class DepthMotionNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            k = intrinsics_from_camera_info(msg)
+            self._camera = camera_model_from_info(msg, self._camera)
         except CameraInfoError as error:
             self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        self._camera = (k, (int(msg.height), int(msg.width)))
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._pipeline_lock:
@@ -247,17 +245,31 @@ class DepthMotionNode(Node):
         return settings.publish_motion and any(
             self._wants(p) for p in (self._motion_field_pub, self._motion_mask_pub, self._motion_image_pub))
 
-    def _camera_k_for(self, image_size: tuple[int, int]) -> np.ndarray | None:
+    def _camera_for(self, image_size: tuple[int, int]) -> CameraModel | None:
         camera = self._camera
         if camera is None:
             return None
-        k, size = camera
-        if size != image_size:
+        if camera.size != image_size:
             self.get_logger().warning(
-                f"camera_info is for {size[1]}x{size[0]} but the image is {image_size[1]}x{image_size[0]}; "
-                "using learned intrinsics", throttle_duration_sec=WARN_THROTTLE_S)
+                f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is {image_size[1]}x"
+                f"{image_size[0]}; using learned intrinsics", throttle_duration_sec=WARN_THROTTLE_S)
             return None
-        return k
+        return camera
+
+    def _rectified(self, rgb: np.ndarray, camera: CameraModel | None,
+                   settings: NodeSettings) -> tuple[np.ndarray, np.ndarray | None]:
+        """The pinhole image the networks see and its camera matrix (None without a usable camera_info): an
+        image_rect as received with P's matrix; a raw image rectified when its camera_info has distortion."""
+        if camera is None:
+            return rgb, None
+        if settings.image_rectified:
+            return rgb, camera.calibration.rectified_intrinsics
+        if camera.rectifier is not None:
+            return camera.rectifier.rectify(rgb), camera.rectifier.intrinsics
+        if camera.rectification_error is not None:
+            self.get_logger().warning(f"not rectifying the images: {camera.rectification_error}; the networks see "
+                                      "them distorted", throttle_duration_sec=WARN_THROTTLE_S)
+        return rgb, camera.k
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._settings
@@ -267,8 +279,10 @@ class DepthMotionNode(Node):
             return
         tick = time.perf_counter()
         rgb = message_to_rgb(msg)
-        camera_k = self._camera_k_for(rgb.shape[:2])
         decode_s = time.perf_counter() - tick
+        tick = time.perf_counter()
+        rgb, camera_k = self._rectified(rgb, self._camera_for(rgb.shape[:2]), settings)
+        rectify_s = time.perf_counter() - tick
         stamp = stamp_seconds(msg.header)
         with self._pipeline_lock:
             previous_stamp = self._pipeline.previous_stamp
@@ -289,7 +303,7 @@ class DepthMotionNode(Node):
         tick = time.perf_counter()
         latency = self._publish(result, header, previous_header, settings, received)
         publish_s = time.perf_counter() - tick
-        stages = {"decode": decode_s, **result.stage_seconds, "publish": publish_s}
+        stages = {"decode": decode_s, "rectify": rectify_s, **result.stage_seconds, "publish": publish_s}
         self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
         self.get_logger().debug(f"frame {stamp:.3f}: {format_stage_times(stages)}")
 

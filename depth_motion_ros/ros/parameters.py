@@ -53,6 +53,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Photometric refinement of the network's camera motion before it is integrated: none, "
                   "rotation (rotation only; the network keeps the translation) or full (rotation and "
                   "translation). Figures per mode: docs/node.md, Pose refinement."),
+    ParameterSpec("image_rectified", False,
+                  "true: 'image' is already rectified (image_proc's image_rect), so camera_info's P is its camera. "
+                  "false: images whose camera_info has lens distortion are rectified here (K, D, R, P), as "
+                  "image_proc would; outputs then belong to the rectified camera."),
     ParameterSpec("flip_average", False,
                   "Average each depth map with its mirror image's (Monodepth2's post-processing), for a second "
                   "depth pass. Figures: docs/node.md, Flip averaging."),
@@ -146,6 +150,7 @@ class NodeSettings:
     output_depth: int
     intrinsics_source: str
     pose_refinement: str
+    image_rectified: bool
     flip_average: bool
     camera_frame: str
     odom_frame: str
@@ -193,6 +198,7 @@ class NodeSettings:
             output_depth=int(values["output_depth"]),
             intrinsics_source=_choice(values, "intrinsics_source"),
             pose_refinement=_choice(values, "pose_refinement"),
+            image_rectified=bool(values["image_rectified"]),
             flip_average=bool(values["flip_average"]),
             camera_frame=str(values["camera_frame"]),
             odom_frame=str(values["odom_frame"]),

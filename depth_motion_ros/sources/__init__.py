@@ -21,7 +21,8 @@ def open_source(kind: str, path: str, topic: str | None = None, start: int = 0, 
 
     `start`/`end`/`stride` select frames by index in the whole source (`end` exclusive). `topic` applies
     to bags only. Further keyword options go to the source class: for bags `depth_topic`, `pose_topic`,
-    `camera_info_topic`, `sync_tolerance`, `depth_metres_per_unit`; for videos and image folders
+    `camera_info_topic`, `sync_tolerance`, `depth_metres_per_unit`, `image_rectified` (None: from the topic
+    name; raw images are rectified when the bag's camera_info has distortion); for videos and image folders
     `intrinsics` (3x3); for image folders `rate_hz`.
     """
     frame_range = FrameRange(start, end, stride)

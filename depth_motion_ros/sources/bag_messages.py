@@ -13,6 +13,7 @@ from depth_motion_ros.image_encoding import (
     compressed_image_to_rgb,
     raw_image_to_rgb,
 )
+from depth_motion_ros.image_rectification import Calibration
 from depth_motion_ros.sources.poses import pose_matrix
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
@@ -81,10 +82,11 @@ def depth_to_metres(msgtype: str, message: object, metres_per_unit: float = 0.00
     return values
 
 
-def camera_info_matrix(message: object) -> tuple[np.ndarray, tuple[int, int]]:
-    """CameraInfo -> (3x3 K, (height, width) the calibration belongs to)."""
-    matrix = np.asarray(_field(message, "k", "K"), dtype=np.float64).reshape(3, 3)
-    return matrix, (int(message.height), int(message.width))
+def camera_info_calibration(message: object) -> Calibration:
+    """CameraInfo (ROS 2 or ROS 1 field names) -> its Calibration: K, D and model, R, P, (height, width)."""
+    return Calibration.from_fields(_field(message, "k", "K"), _field(message, "d", "D"), message.distortion_model,
+                                   _field(message, "r", "R"), _field(message, "p", "P"),
+                                   (int(message.height), int(message.width)))
 
 
 def pose_message_to_matrix(msgtype: str, message: object) -> np.ndarray:

@@ -4,11 +4,15 @@ Topics are chosen explicitly or auto-detected (the single colour image topic; a 
 "depth" in its name; the CameraInfo beside the image topic; the single pose topic). Depth is matched to
 each image by nearest header stamp within `sync_tolerance` while streaming, holding back at most a
 short window of undecoded image messages; poses are interpolated at the image stamp. Only the selected
-frames are decoded. Undecodable messages are skipped and counted in `skipped_messages`.
+frames are decoded. Undecodable messages are skipped and counted in `skipped_messages`. Raw images whose
+camera_info has lens distortion are rectified (image_rectification.py), their depth maps with them, and
+the frame's intrinsics are the rectified camera's (P's matrix), so that training and evaluation see the
+pinhole images the node sees; an image_rect topic is already rectified and only takes P's matrix.
 """
 from __future__ import annotations
 
 import posixpath
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +22,12 @@ import numpy as np
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.image_encoding import ImageDecodeError
+from depth_motion_ros.image_rectification import Calibration, CalibrationError, Rectifier
 from depth_motion_ros.sources.bag_messages import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPES,
     POSE_TYPES,
-    camera_info_matrix,
+    camera_info_calibration,
     depth_to_metres,
     header_stamp,
     image_to_rgb,
@@ -101,7 +106,10 @@ class BagSource(FrameSource):
     def __init__(self, path: str | Path, topic: str | None = None, frame_range: FrameRange | None = None,
                  depth_topic: str | None = None, pose_topic: str | None = None,
                  camera_info_topic: str | None = None, sync_tolerance: float = 0.025,
-                 depth_metres_per_unit: float = 0.001) -> None:
+                 depth_metres_per_unit: float = 0.001, image_rectified: bool | None = None) -> None:
+        """`image_rectified`: whether the image topic is already rectified (image_proc's image_rect); None
+        decides by its name (`image_rect...`). Raw images are rectified when their camera_info has distortion.
+        """
         self.reader = BagReader(path)
         super().__init__(Path(path).stem, frame_range)
         topics = self.reader.topics
@@ -117,7 +125,12 @@ class BagSource(FrameSource):
         self.depth_metres_per_unit = depth_metres_per_unit
         self.skipped_frames = 0  # image messages that failed to decode
         self.skipped_depth = 0  # matched depth messages that failed to decode
-        self._camera_info = self._first_camera_info()
+        if image_rectified is None:
+            image_rectified = posixpath.basename(self.image_topic.removesuffix("/compressed")).startswith("image_rect")
+        self.image_rectified = image_rectified
+        self._calibration: Calibration | None = None
+        self._rectifier: Rectifier | None = None
+        self._set_calibration(self._first_camera_info())
         self._pose_track: PoseTrack | None = None
         self.rate_hz, image_size = self._probe_images()
         self.intrinsics = self._intrinsics_for(image_size) if image_size else None
@@ -130,12 +143,27 @@ class BagSource(FrameSource):
     def __len__(self) -> int:
         return self.frame_range.count(self.reader.topics[self.image_topic].count)
 
-    def _first_camera_info(self) -> tuple[np.ndarray, tuple[int, int]] | None:
+    def _first_camera_info(self) -> Calibration | None:
         if self.camera_info_topic is None:
             return None
         for message in self.reader.messages([self.camera_info_topic]):
-            return camera_info_matrix(message.message)
+            return camera_info_calibration(message.message)
         return None
+
+    def _set_calibration(self, calibration: Calibration | None) -> None:
+        """Keep the newest calibration and, for raw images that are not pinhole images, a rectifier."""
+        if calibration is None or (self._calibration is not None and self._calibration.matches(calibration)):
+            return
+        self._calibration, self._rectifier = calibration, None
+        if not self.image_rectified and calibration.needs_rectification:
+            try:
+                self._rectifier = Rectifier(calibration)
+            except CalibrationError as error:
+                warnings.warn(f"{self.name}: the images of {self.image_topic} are used as recorded, not rectified: "
+                              f"{error}", RuntimeWarning, stacklevel=2)
+
+    def _rectifies(self, size: tuple[int, int]) -> bool:
+        return self._rectifier is not None and self._rectifier.calibration.size == tuple(size)
 
     def _probe_images(self, samples: int = 10) -> tuple[float | None, tuple[int, int] | None]:
         """Frame rate (median stamp interval of the first images) and the first decodable image's size."""
@@ -190,7 +218,7 @@ class BagSource(FrameSource):
                 for item in pending:
                     self._offer_depth(item, stamp, message)
             elif message.topic == self.camera_info_topic:
-                self._camera_info = camera_info_matrix(message.message)
+                self._set_calibration(camera_info_calibration(message.message))
             while pending and self._is_settled(pending[0], last_depth, now):
                 yield pending.popleft()
         yield from pending
@@ -209,9 +237,12 @@ class BagSource(FrameSource):
         return now - item.log_time > MAX_DEPTH_WAIT_S
 
     def _intrinsics_for(self, size: tuple[int, int]) -> np.ndarray | None:
-        if self._camera_info is None:
+        """The camera matrix of a frame of `size` as returned: P's for a rectified one, else K."""
+        if self._calibration is None:
             return None
-        matrix, calibrated_size = self._camera_info
+        rectified = self.image_rectified or self._rectifies(size)
+        matrix = self._calibration.rectified_intrinsics if rectified else self._calibration.k
+        calibrated_size = self._calibration.size
         if calibrated_size[0] <= 0 or calibrated_size[1] <= 0:
             return matrix.copy()
         return resize_intrinsics(matrix, calibrated_size, size)
@@ -231,6 +262,10 @@ class BagSource(FrameSource):
                     depth = depth_to_metres(item.depth.msgtype, item.depth.message, self.depth_metres_per_unit)
                 except (ImageDecodeError, AttributeError):  # the frame stays usable without depth
                     self.skipped_depth += 1
+            if self._rectifies(rgb.shape[:2]):
+                rgb = self._rectifier.rectify(rgb)
+                if depth is not None and depth.shape == rgb.shape[:2]:
+                    depth = self._rectifier.rectify(depth, nearest=True)
             yield Frame(
                 index=item.index,
                 timestamp=item.stamp,
