@@ -3,8 +3,10 @@
 The networks and every geometric step after them (warping, point clouds, pose refinement) assume a pinhole
 camera. A robot camera's `image_raw` usually is not one: a wide lens bends straight lines by tens of pixels
 at the edges (EuRoC's cam0: k1 = -0.28). ROS's answer is image_proc's rectification; `Rectifier` does the
-same thing in-process, with the same conventions as image_geometry's PinholeCameraModel: the calibration's
-K, D and R map the raw image to the rectified camera whose matrix is the left 3x3 of P (K when P is unset).
+same thing in-process, with the conventions of image_geometry's PinholeCameraModel: the calibration's K, D
+and R map the raw image to the rectified camera whose matrix is the left 3x3 of P (K when P is unset). One
+difference: image_geometry copies the image unchanged when every distortion coefficient is zero, even if R
+or P says otherwise; here R and P are applied then too, so that the image always matches P's matrix.
 """
 from __future__ import annotations
 
@@ -17,6 +19,18 @@ import numpy as np
 PINHOLE_MODELS = ("plumb_bob", "rational_polynomial")
 FISHEYE_MODEL = "equidistant"
 DISTORTION_MODELS = (*PINHOLE_MODELS, FISHEYE_MODEL)
+#: Coefficient counts OpenCV's pinhole model takes (k1 k2 p1 p2 [k3 [k4 k5 k6 [s1-s4 [tx ty]]]]); drivers
+#: publish plumb_bob with 5 and rational_polynomial with 8 or 14, and image_geometry passes D as it comes.
+PINHOLE_COEFFICIENT_COUNTS = (4, 5, 8, 12, 14)
+#: Maps in OpenCV's fixed-point form, as image_geometry builds them: about twice as fast to apply as floats.
+_MAP_TYPE = cv2.CV_16SC2
+
+
+def is_rectified_topic(topic: str) -> bool:
+    """Whether an image topic is, by image_proc's naming, already rectified: `.../image_rect`,
+    `.../image_rect_color` (and their `/compressed` transports)."""
+    name = topic.rstrip("/").removesuffix("/compressed")
+    return name.rsplit("/", 1)[-1].startswith("image_rect")
 
 
 class CalibrationError(ValueError):
@@ -49,6 +63,15 @@ class Calibration:
         return (self.distortion_model == other.distortion_model and self.d == other.d and self.size == other.size
                 and all(np.array_equal(a, b) for a, b in ((self.k, other.k), (self.r, other.r), (self.p, other.p))))
 
+    def at_size(self, size: tuple[int, int]) -> "Calibration":
+        """The same camera for images of another size (binned or resized): K and P scale with the image,
+        pixel centres at integer coordinates; D and R are unchanged (they act on normalised coordinates)."""
+        height, width = self.size
+        sy, sx = size[0] / height, size[1] / width
+        scale = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+        return Calibration(k=scale @ self.k, d=self.d, distortion_model=self.distortion_model, r=self.r,
+                           p=scale @ self.p, size=(int(size[0]), int(size[1])))
+
     @property
     def rectified_intrinsics(self) -> np.ndarray:
         """3x3 matrix of the rectified image: P's left 3x3 when P is set, else K."""
@@ -68,32 +91,39 @@ class Rectifier:
 
     def __init__(self, calibration: Calibration) -> None:
         model = calibration.distortion_model
+        if not any(calibration.d):  # an ideal lens, whatever the model is called (drivers leave it empty)
+            model = PINHOLE_MODELS[0]
         if model not in DISTORTION_MODELS:
             raise CalibrationError(f"distortion model '{model}' is not supported "
                                    f"(supported: {', '.join(DISTORTION_MODELS)})")
-        if not (np.all(np.isfinite(calibration.k)) and np.all(np.isfinite(calibration.d))):
+        if not all(np.all(np.isfinite(m)) for m in (calibration.k, calibration.d, calibration.r, calibration.p)):
             raise CalibrationError("the calibration contains NaN or infinite values")
-        expected = {"plumb_bob": 5, "rational_polynomial": 8, FISHEYE_MODEL: 4}[model]
-        if len(calibration.d) != expected:
-            raise CalibrationError(f"{model} needs {expected} distortion coefficients, got {len(calibration.d)}")
+        distortion = np.asarray(calibration.d, dtype=np.float64)
+        if model == FISHEYE_MODEL:
+            if len(distortion) not in (0, 4):
+                raise CalibrationError(f"equidistant needs 4 distortion coefficients, got {len(distortion)}")
+        elif len(distortion) not in (0, *PINHOLE_COEFFICIENT_COUNTS):
+            raise CalibrationError(f"{model} takes 4, 5, 8, 12 or 14 distortion coefficients, got {len(distortion)}")
+        if len(distortion) == 0:
+            distortion = np.zeros(5)
         self.calibration = calibration
         self.intrinsics = calibration.rectified_intrinsics
         height, width = calibration.size
-        distortion = np.asarray(calibration.d, dtype=np.float64)
         if model == FISHEYE_MODEL:
             self._maps = cv2.fisheye.initUndistortRectifyMap(calibration.k, distortion, calibration.r,
-                                                             self.intrinsics, (width, height), cv2.CV_32FC1)
+                                                             self.intrinsics, (width, height), _MAP_TYPE)
         else:
             self._maps = cv2.initUndistortRectifyMap(calibration.k, distortion, calibration.r, self.intrinsics,
-                                                     (width, height), cv2.CV_32FC1)
+                                                     (width, height), _MAP_TYPE)
 
     def rectify(self, image: np.ndarray, nearest: bool = False) -> np.ndarray:
-        """Raw image of the calibration's size -> rectified image (outside the raw image: 0).
+        """Raw image of the calibration's size -> rectified image; what lies outside the raw image is black.
 
         Bilinear for camera images; `nearest` for depth maps, where blending a near and a far pixel would
-        invent a surface between them (a NaN stays NaN either way)."""
+        invent a surface between them, and where outside the raw image is NaN (unknown, REP 117)."""
         if tuple(image.shape[:2]) != self.calibration.size:
             raise CalibrationError(f"image is {image.shape[1]}x{image.shape[0]} but the calibration is for "
                                    f"{self.calibration.size[1]}x{self.calibration.size[0]}")
+        outside = float("nan") if nearest and image.dtype.kind == "f" else 0
         return cv2.remap(image, *self._maps, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT)
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=outside)

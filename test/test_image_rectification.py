@@ -80,22 +80,56 @@ def test_a_pinhole_calibration_needs_no_rectification() -> None:
     assert rotated.needs_rectification, "a stereo rectification rotation alone needs a remap"
 
 
+@pytest.mark.parametrize("model, d", [("rational_polynomial", PLUMB_BOB[:4] + (0.0, 0.001, 0.0, 0.0)),
+                                      ("rational_polynomial", PLUMB_BOB + (0.001,) + (0.0,) * 8),
+                                      ("plumb_bob", PLUMB_BOB[:4])])
+def test_every_coefficient_count_opencv_takes_is_accepted(model: str, d: tuple[float, ...]) -> None:
+    raw_pixels = cv2.projectPoints(POINTS, np.zeros(3), np.zeros(3), K, np.array(d))[0][:, 0]
+    rectified = Rectifier(calibration(model, d)).rectify(dot_image(raw_pixels))
+    np.testing.assert_allclose(centroids(rectified, pinhole(K)), pinhole(K), atol=0.3)
+
+
+def test_an_empty_d_is_an_ideal_lens_and_p_still_applies() -> None:
+    p = np.hstack([K * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
+    rectifier = Rectifier(Calibration.from_fields(K, (), "", np.zeros(9), p, SIZE))
+    ideal = pinhole(K)
+    np.testing.assert_allclose(centroids(rectifier.rectify(dot_image(ideal)), pinhole(p[:, :3])), pinhole(p[:, :3]),
+                               atol=0.3)
+
+
+def test_the_calibration_scales_with_the_image() -> None:
+    from depth_motion_ros.geometry.intrinsics import resize_intrinsics
+
+    p = np.hstack([K * [[0.8], [0.8], [1.0]], [[-12.0], [0.0], [0.0]]])  # a right stereo camera: Tx = -fx' b
+    half = Calibration.from_fields(K, PLUMB_BOB, "plumb_bob", np.zeros(9), p, SIZE).at_size((120, 160))
+    np.testing.assert_allclose(half.k, resize_intrinsics(K, SIZE, (120, 160)))
+    np.testing.assert_allclose(half.rectified_intrinsics, resize_intrinsics(p[:, :3], SIZE, (120, 160)))
+    assert half.p[0, 3] == pytest.approx(-6.0) and half.d == PLUMB_BOB and half.size == (120, 160)
+
+
 def test_depth_maps_are_remapped_without_blending_near_and_far() -> None:
     depth = np.full(SIZE, 4.0, dtype=np.float32)
     depth[:, SIZE[1] // 2:] = 1.0
     depth[100:110, 100:110] = np.nan
     rectified = Rectifier(calibration("plumb_bob", PLUMB_BOB)).rectify(depth, nearest=True)
-    values = set(np.unique(rectified[np.isfinite(rectified)]).tolist())
-    assert values <= {0.0, 1.0, 4.0}, "only recorded depths (and 0 outside the raw image) appear"
-    assert np.isnan(rectified).any(), "a hole stays a hole"
+    assert set(np.unique(rectified[np.isfinite(rectified)]).tolist()) == {1.0, 4.0}, "only recorded depths"
+    assert np.isnan(rectified[100:110, 100:110]).any(), "a hole stays a hole"
+    zoomed_out = np.hstack([K @ np.diag([0.6, 0.6, 1.0]), np.zeros((3, 1))])  # a wider view, same centre
+    wide = Rectifier(calibration("plumb_bob", (0.0,) * 5, zoomed_out)).rectify(np.ones(SIZE, np.float32), nearest=True)
+    assert np.isnan(wide[0, 0]) and wide[SIZE[0] // 2, SIZE[1] // 2] == 1.0, "outside the raw image is unknown"
 
 
 def test_unusable_calibrations_and_images_are_clear_errors() -> None:
     with pytest.raises(CalibrationError, match="not supported"):
-        Rectifier(calibration("kannala_brandt_9", (0.0,) * 9))
-    with pytest.raises(CalibrationError, match="needs 5 distortion coefficients"):
-        Rectifier(calibration("plumb_bob", (0.1, 0.0, 0.0, 0.0)))
+        Rectifier(calibration("kannala_brandt_9", (0.1,) + (0.0,) * 8))
+    with pytest.raises(CalibrationError, match="takes 4, 5, 8, 12 or 14"):
+        Rectifier(calibration("plumb_bob", (0.1, 0.0, 0.0)))
+    with pytest.raises(CalibrationError, match="equidistant needs 4"):
+        Rectifier(calibration("equidistant", (0.1, 0.0, 0.0, 0.0, 0.0)))
     with pytest.raises(CalibrationError, match="NaN"):
         Rectifier(calibration("plumb_bob", (float("nan"), 0.0, 0.0, 0.0, 0.0)))
+    nan_rotation = Calibration.from_fields(K, PLUMB_BOB, "plumb_bob", [float("nan")] * 9, np.zeros(12), SIZE)
+    with pytest.raises(CalibrationError, match="NaN"):
+        Rectifier(nan_rotation)
     with pytest.raises(CalibrationError, match="320x240"):
         Rectifier(calibration("plumb_bob", PLUMB_BOB)).rectify(np.zeros((100, 100, 3), dtype=np.uint8))

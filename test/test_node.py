@@ -398,16 +398,40 @@ def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, refe
     np.testing.assert_allclose(depth, expected_depth(reference_predictor, rectified_rgb), rtol=1e-4)
     assert not np.allclose(depth, expected_depth(reference_predictor, rgb), rtol=1e-2)
 
-    _set_parameters(h, image_rectified=True)  # an image_rect input: P is its camera, nothing is remapped
+    # An image_rect input: P is its camera and nothing is remapped; the change breaks the pair.
+    _set_parameters(h, input_rectification="rectified")
     wait_until(lambda: np.allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4),
                "the image as received once it is declared rectified")
     np.testing.assert_allclose(outputs()[1], rectified_k)
+    wait_until(logged(rosout, "the images' rectification changed", Log.INFO), "the pair-break log line")
 
-    _set_parameters(h, image_rectified=False)
+    _set_parameters(h, input_rectification="raw")
     info.distortion_model = "kannala_brandt"
     outputs()
     wait_until(logged(rosout, "not rectifying the images: distortion model 'kannala_brandt'", Log.WARN),
                "the unsupported-model warning")
+    np.testing.assert_allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4)
+
+
+def test_an_image_rect_topic_is_taken_as_rectified(harness_factory, reference_predictor):
+    h = harness_factory(publish_points=False, remap={"image": "camera/image_rect"})
+    depth_out = h.subscribe(Image, "depth/image")
+    info_out = h.subscribe(CameraInfo, "depth/camera_info")
+    camera = h.publisher(Image, "camera/image_rect")
+    info_pub = h.publisher(CameraInfo, "camera_info")
+    k = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
+    p = np.hstack([k * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
+    info = camera_info(k)
+    info.d, info.p = [-0.28, 0.07, 0.0002, 0.00002, 0.0], [float(v) for v in p.reshape(12)]
+    rgb, frame = scene(6), iter(range(1000))
+
+    def outputs() -> tuple[np.ndarray, np.ndarray]:
+        info_pub.publish(info)
+        depth = depth_array(send_and_wait(camera, raw_image(rgb, 30.0 + 0.1 * next(frame)), depth_out))
+        return depth, np.reshape(info_out.wait_for(len(depth_out))[-1].k, (3, 3))
+
+    rectified_k = resize_intrinsics(p[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
+    wait_until(lambda: np.allclose(outputs()[1], rectified_k), "P's matrix in depth/camera_info")
     np.testing.assert_allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4)
 
 

@@ -58,11 +58,14 @@ def _to_ros_info(msg) -> CameraInfo:
     return out
 
 
-@pytest.mark.parametrize("bag, image_topic, info_topic, transport, frames", [
-    ("7scenes_redkitchen_25f_ros2_mcap", "/camera/rgb/image_raw", "/camera/rgb/camera_info", "compressed", 8),
-    ("euroc_v101_5f_ros2_mcap", "/cam0/image_raw", "/cam0/camera_info", "raw", 4),  # 1st info follows 1st image
+# EuRoC's first camera_info follows its first image, and its lens is distorted: the first frame reaches the
+# networks as recorded, the others rectified, so the first pair is not used for odometry.
+@pytest.mark.parametrize("bag, image_topic, info_topic, transport, frames, odometry_steps", [
+    ("7scenes_redkitchen_25f_ros2_mcap", "/camera/rgb/image_raw", "/camera/rgb/camera_info", "compressed", 8, 7),
+    ("euroc_v101_5f_ros2_mcap", "/cam0/image_raw", "/cam0/camera_info", "raw", 4, 2),
 ])
-def test_node_runs_over_a_real_bag(harness_factory, shared_data, bag, image_topic, info_topic, transport, frames):
+def test_node_runs_over_a_real_bag(harness_factory, shared_data, bag, image_topic, info_topic, transport, frames,
+                                   odometry_steps):
     bag_path = Path(shared_data) / "bags" / bag
     if not bag_path.exists():
         pytest.skip(f"{bag_path} not present")
@@ -86,7 +89,7 @@ def test_node_runs_over_a_real_bag(harness_factory, shared_data, bag, image_topi
         assert out.header.frame_id == info_msg.header.frame_id
         depth = depth_array(out)
         assert depth.shape == (64, 96) and np.all(np.isfinite(depth)) and depth.min() > 0
-    odom_out.wait_for(frames - 1)
+    odom_out.wait_for(odometry_steps)
     points_out.wait_for(frames)
     info = recorded[-1][1]
     expected_k = resize_intrinsics(np.reshape(info.k, (3, 3)), (info.height, info.width), (64, 96))

@@ -10,6 +10,7 @@ from depth_motion_ros.image_encoding import ImageDecodeError
 from depth_motion_ros.ros.camera_info import (
     CameraInfoError,
     build_camera_info,
+    camera_model_from_info,
     intrinsics_from_camera_info,
     resize_intrinsics,
 )
@@ -48,6 +49,19 @@ def _camera_info(**changes) -> CameraInfo:
     for name, value in changes.items():
         setattr(msg, name, value)
     return msg
+
+
+def test_camera_model_is_kept_while_the_calibration_is_unchanged():
+    plain = camera_model_from_info(_camera_info())
+    assert plain.rectifier is None and plain.rectification_error is None, "no distortion: nothing to remap"
+    distorted = _camera_info(d=[-0.28, 0.07, 0.0, 0.0, 0.0], distortion_model="plumb_bob")
+    model = camera_model_from_info(distorted, plain)
+    assert model is not plain and model.rectifier is not None
+    assert camera_model_from_info(_camera_info(d=[-0.28, 0.07, 0.0, 0.0, 0.0], distortion_model="plumb_bob"),
+                                  model) is model, "a republished camera_info reuses the maps"
+    unsupported = camera_model_from_info(_camera_info(d=[0.1] * 4, distortion_model="kannala_brandt"), model)
+    assert unsupported.rectifier is None and "kannala_brandt" in unsupported.rectification_error
+    np.testing.assert_allclose(unsupported.k[0], [500, 0, 319.5])
 
 
 def test_camera_info_validation():

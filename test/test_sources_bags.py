@@ -194,6 +194,72 @@ def generated_bag(tmp_path: Path) -> Path:
     return path
 
 
+def _distorted_bag(tmp_path: Path, image_topic: str, image_size: tuple[int, int]) -> tuple[Path, dict]:
+    """Two rgb8 frames of `image_size` and same-size depth (mm, with a hole), and a camera_info of a 48 x 64
+    camera with barrel distortion and a rectified camera P that differs from K."""
+    from depth_motion_ros.image_rectification import Calibration
+
+    k = np.array([[40.0, 0, 31.5], [0, 40.0, 23.5], [0, 0, 1]])
+    p = np.hstack([k @ np.diag([0.8, 0.8, 1.0]), np.zeros((3, 1))])
+    d = np.array([-0.25, 0.06, 0.0, 0.0, 0.0])
+    rng = np.random.default_rng(7)
+    height, width = image_size
+    rgb = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(2)]
+    depth_mm = np.tile(np.linspace(1000, 3000, width, dtype=np.uint16), (height, 1))
+    depth_mm[:3, :3] = 0
+    info = T["sensor_msgs/msg/CameraInfo"](
+        header=_header(EPOCH_NS), height=48, width=64, distortion_model="plumb_bob", d=d, k=k.reshape(-1),
+        r=np.eye(3).reshape(-1), p=p.reshape(-1), binning_x=0, binning_y=0,
+        roi=T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+    path = tmp_path / "distorted"
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        image = writer.add_connection(image_topic, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        depth = writer.add_connection("/cam/depth/image_raw", "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        info_connection = writer.add_connection("/cam/camera_info", "sensor_msgs/msg/CameraInfo", typestore=TYPESTORE)
+        writer.write(info_connection, EPOCH_NS, TYPESTORE.serialize_cdr(info, info.__msgtype__))
+        for i, frame in enumerate(rgb):
+            stamp = EPOCH_NS + (i + 1) * 100_000_000
+            message = T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width, encoding="rgb8",
+                                                 is_bigendian=0, step=width * 3, data=frame.reshape(-1))
+            writer.write(image, stamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
+            writer.write(depth, stamp, TYPESTORE.serialize_cdr(_depth_message(stamp, depth_mm),
+                                                               "sensor_msgs/msg/Image"))
+    calibration = Calibration.from_fields(k, d, "plumb_bob", np.eye(3), p, (48, 64))
+    return path, {"calibration": calibration, "rgb": rgb, "depth": depth_mm.astype(np.float32) / 1000}
+
+
+@pytest.mark.parametrize("image_size", [(48, 64), (24, 32)])
+def test_raw_frames_and_depth_are_rectified_to_p_at_any_binning(tmp_path: Path, image_size: tuple[int, int]) -> None:
+    from depth_motion_ros.geometry.intrinsics import resize_intrinsics
+    from depth_motion_ros.image_rectification import Rectifier
+
+    path, truth = _distorted_bag(tmp_path, "/cam/image_raw", image_size)
+    frames = list(open_source("bag", str(path)))
+    rectifier = Rectifier(truth["calibration"].at_size(image_size))
+    assert len(frames) == 2
+    for frame, rgb in zip(frames, truth["rgb"]):
+        np.testing.assert_array_equal(frame.rgb, rectifier.rectify(rgb))
+        np.testing.assert_allclose(frame.intrinsics, resize_intrinsics(truth["calibration"].p[:, :3], (48, 64),
+                                                                       image_size))
+        expected_depth = rectifier.rectify(np.where(truth["depth"] > 0, truth["depth"], np.nan).astype(np.float32),
+                                           nearest=True)
+        np.testing.assert_array_equal(np.isnan(frame.depth), np.isnan(expected_depth))
+        np.testing.assert_allclose(frame.depth[~np.isnan(frame.depth)], expected_depth[~np.isnan(expected_depth)],
+                                   rtol=1e-6)
+        assert np.isnan(frame.depth).sum() > 9, "beyond the raw image is unknown, not 0 m"
+
+
+def test_an_image_rect_topic_is_used_as_recorded_with_p(tmp_path: Path) -> None:
+    path, truth = _distorted_bag(tmp_path, "/cam/image_rect", (48, 64))
+    source = open_source("bag", str(path))
+    assert source.image_rectified
+    frame = next(iter(source))
+    np.testing.assert_array_equal(frame.rgb, truth["rgb"][0])
+    np.testing.assert_allclose(frame.intrinsics, truth["calibration"].p[:, :3])
+    raw = next(iter(open_source("bag", str(path), image_rectified=False)))
+    assert not np.array_equal(raw.rgb, truth["rgb"][0]), "declared raw, it is rectified"
+
+
 def test_depth_and_pose_are_matched_by_time_and_corrupt_images_skipped(generated_bag: Path) -> None:
     source = open_source("bag", str(generated_bag))
     assert (source.depth_topic, source.pose_topic) == ("/cam/depth/image_raw", "/gt/pose")

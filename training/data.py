@@ -36,7 +36,9 @@ from depth_motion_ros.training.augment import AugmentConfig, augment_pair, resiz
 
 LOG = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
+#: Part of every cache's key: raise it when cached frames would differ (2: bag frames are rectified when
+#: their camera_info has lens distortion).
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)

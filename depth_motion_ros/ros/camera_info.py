@@ -2,7 +2,7 @@
 
 Intrinsics follow docs/ARCHITECTURE.md: pixel centres at integer coordinates, so resizing maps
 ``cx' = (cx + 0.5) * W2 / W1 - 0.5``. The networks assume a pinhole camera: raw images whose camera_info
-has lens distortion are rectified first (`CameraModel.rectifier`; parameter `image_rectified` for an
+has lens distortion are rectified first (`CameraModel.rectifier`; parameter `input_rectification` for an
 image_rect input), and outputs advertise a distortion-free pinhole camera.
 """
 from __future__ import annotations

@@ -26,6 +26,7 @@ from std_srvs.srv import Trigger
 
 from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path
 from depth_motion_ros.image_encoding import ImageDecodeError
+from depth_motion_ros.image_rectification import is_rectified_topic
 from depth_motion_ros.inference import PredictorBase, load_predictor as load_backend
 from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
@@ -112,6 +113,9 @@ class DepthMotionNode(Node):
         self._warned_learned_refinement = False
         self._pipeline_lock = threading.Lock()
         self._camera: CameraModel | None = None
+        #: Whether the last processed image was rectified here: a change breaks the pair (the two images
+        #: would be mapped differently).
+        self._last_remapped: bool | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats()
@@ -256,13 +260,18 @@ class DepthMotionNode(Node):
             return None
         return camera
 
+    def _input_is_rectified(self, settings: NodeSettings) -> bool:
+        if settings.input_rectification == "auto":
+            return is_rectified_topic(self._image_subscription.topic_name)
+        return settings.input_rectification == "rectified"
+
     def _rectified(self, rgb: np.ndarray, camera: CameraModel | None,
                    settings: NodeSettings) -> tuple[np.ndarray, np.ndarray | None]:
         """The pinhole image the networks see and its camera matrix (None without a usable camera_info): an
         image_rect as received with P's matrix; a raw image rectified when its camera_info has distortion."""
         if camera is None:
             return rgb, None
-        if settings.image_rectified:
+        if self._input_is_rectified(settings):
             return rgb, camera.calibration.rectified_intrinsics
         if camera.rectifier is not None:
             return camera.rectifier.rectify(rgb), camera.rectifier.intrinsics
@@ -281,10 +290,17 @@ class DepthMotionNode(Node):
         rgb = message_to_rgb(msg)
         decode_s = time.perf_counter() - tick
         tick = time.perf_counter()
+        received_rgb = rgb
         rgb, camera_k = self._rectified(rgb, self._camera_for(rgb.shape[:2]), settings)
         rectify_s = time.perf_counter() - tick
         stamp = stamp_seconds(msg.header)
+        remapped = rgb is not received_rgb
         with self._pipeline_lock:
+            if self._last_remapped is not None and remapped != self._last_remapped:
+                self._pipeline.forget_previous_frame()
+                self.get_logger().info("the images' rectification changed: no motion between this frame and the "
+                                       "previous one, pose kept")
+            self._last_remapped = remapped
             previous_stamp = self._pipeline.previous_stamp
             result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings),
                                             want_odometry or want_field, want_field)

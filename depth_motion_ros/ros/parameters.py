@@ -17,6 +17,7 @@ CHOICES = {
     "backend": ("torch", "onnx"),
     "input_transport": ("raw", "compressed"),
     "intrinsics_source": ("auto", "camera_info", "learned"),
+    "input_rectification": ("auto", "raw", "rectified"),
     "pose_refinement": REFINEMENT_MODES,
     "scale_mode": ("fixed", "camera_height"),
 }
@@ -53,10 +54,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Photometric refinement of the network's camera motion before it is integrated: none, "
                   "rotation (rotation only; the network keeps the translation) or full (rotation and "
                   "translation). Figures per mode: docs/node.md, Pose refinement."),
-    ParameterSpec("image_rectified", False,
-                  "true: 'image' is already rectified (image_proc's image_rect), so camera_info's P is its camera. "
-                  "false: images whose camera_info has lens distortion are rectified here (K, D, R, P), as "
-                  "image_proc would; outputs then belong to the rectified camera."),
+    ParameterSpec("input_rectification", "auto",
+                  "raw: images whose camera_info has lens distortion are rectified here (K, D, R, P), as image_proc "
+                  "would, and outputs belong to the rectified camera (P); rectified: 'image' is image_proc's "
+                  "image_rect already, used as received with P's matrix; auto: rectified when the subscribed "
+                  "topic is named image_rect*, else raw."),
     ParameterSpec("flip_average", False,
                   "Average each depth map with its mirror image's (Monodepth2's post-processing), for a second "
                   "depth pass. Figures: docs/node.md, Flip averaging."),
@@ -150,7 +152,7 @@ class NodeSettings:
     output_depth: int
     intrinsics_source: str
     pose_refinement: str
-    image_rectified: bool
+    input_rectification: str
     flip_average: bool
     camera_frame: str
     odom_frame: str
@@ -198,7 +200,7 @@ class NodeSettings:
             output_depth=int(values["output_depth"]),
             intrinsics_source=_choice(values, "intrinsics_source"),
             pose_refinement=_choice(values, "pose_refinement"),
-            image_rectified=bool(values["image_rectified"]),
+            input_rectification=_choice(values, "input_rectification"),
             flip_average=bool(values["flip_average"]),
             camera_frame=str(values["camera_frame"]),
             odom_frame=str(values["odom_frame"]),

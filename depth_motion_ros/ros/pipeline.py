@@ -69,6 +69,11 @@ class DepthMotionPipeline:
         self.integrator.set_mount(base_T_optical)
         self._up_in_camera = np.array(base_T_optical)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
 
+    def forget_previous_frame(self) -> None:
+        """Start a new pair with the next frame and keep the pose (its images changed geometry, e.g. once
+        rectification starts: a motion between two differently mapped images would be wrong)."""
+        self._previous = None
+
     def reset(self) -> None:
         """Forget the previous frame and put base_link back at the odom origin."""
         self._previous = None

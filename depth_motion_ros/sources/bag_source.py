@@ -22,7 +22,7 @@ import numpy as np
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.image_encoding import ImageDecodeError
-from depth_motion_ros.image_rectification import Calibration, CalibrationError, Rectifier
+from depth_motion_ros.image_rectification import Calibration, CalibrationError, Rectifier, is_rectified_topic
 from depth_motion_ros.sources.bag_messages import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPES,
@@ -108,7 +108,8 @@ class BagSource(FrameSource):
                  camera_info_topic: str | None = None, sync_tolerance: float = 0.025,
                  depth_metres_per_unit: float = 0.001, image_rectified: bool | None = None) -> None:
         """`image_rectified`: whether the image topic is already rectified (image_proc's image_rect); None
-        decides by its name (`image_rect...`). Raw images are rectified when their camera_info has distortion.
+        decides by its name (`image_rect...`). Raw images are rectified when their camera_info has distortion,
+        and so are depth maps unless their own topic is named `image_rect...`.
         """
         self.reader = BagReader(path)
         super().__init__(Path(path).stem, frame_range)
@@ -125,11 +126,10 @@ class BagSource(FrameSource):
         self.depth_metres_per_unit = depth_metres_per_unit
         self.skipped_frames = 0  # image messages that failed to decode
         self.skipped_depth = 0  # matched depth messages that failed to decode
-        if image_rectified is None:
-            image_rectified = posixpath.basename(self.image_topic.removesuffix("/compressed")).startswith("image_rect")
-        self.image_rectified = image_rectified
+        self.image_rectified = is_rectified_topic(self.image_topic) if image_rectified is None else image_rectified
         self._calibration: Calibration | None = None
-        self._rectifier: Rectifier | None = None
+        #: Rectifiers of the current calibration by image size (None: that size is used as recorded).
+        self._rectifiers: dict[tuple[int, int], Rectifier | None] = {}
         self._set_calibration(self._first_camera_info())
         self._pose_track: PoseTrack | None = None
         self.rate_hz, image_size = self._probe_images()
@@ -151,19 +151,29 @@ class BagSource(FrameSource):
         return None
 
     def _set_calibration(self, calibration: Calibration | None) -> None:
-        """Keep the newest calibration and, for raw images that are not pinhole images, a rectifier."""
+        """Keep the newest calibration (its rectifiers are built when first needed)."""
         if calibration is None or (self._calibration is not None and self._calibration.matches(calibration)):
             return
-        self._calibration, self._rectifier = calibration, None
-        if not self.image_rectified and calibration.needs_rectification:
-            try:
-                self._rectifier = Rectifier(calibration)
-            except CalibrationError as error:
-                warnings.warn(f"{self.name}: the images of {self.image_topic} are used as recorded, not rectified: "
-                              f"{error}", RuntimeWarning, stacklevel=2)
+        self._calibration, self._rectifiers = calibration, {}
 
-    def _rectifies(self, size: tuple[int, int]) -> bool:
-        return self._rectifier is not None and self._rectifier.calibration.size == tuple(size)
+    def _rectifier_for(self, size: tuple[int, int]) -> Rectifier | None:
+        """The rectifier for raw images of `size` (the calibration scaled to it), or None when they are
+        pinhole images already or cannot be rectified (said once, with a RuntimeWarning)."""
+        size = (int(size[0]), int(size[1]))
+        if size not in self._rectifiers:
+            rectifier = None
+            calibration = self._calibration
+            if calibration is not None and calibration.needs_rectification and min(calibration.size) > 0:
+                try:
+                    rectifier = Rectifier(calibration.at_size(size))
+                except CalibrationError as error:
+                    warnings.warn(f"{self.name}: the frames of {self.image_topic} are used as recorded, not "
+                                  f"rectified: {error}", RuntimeWarning, stacklevel=3)
+            self._rectifiers[size] = rectifier
+        return self._rectifiers[size]
+
+    def _image_rectifier(self, size: tuple[int, int]) -> Rectifier | None:
+        return None if self.image_rectified else self._rectifier_for(size)
 
     def _probe_images(self, samples: int = 10) -> tuple[float | None, tuple[int, int] | None]:
         """Frame rate (median stamp interval of the first images) and the first decodable image's size."""
@@ -240,7 +250,7 @@ class BagSource(FrameSource):
         """The camera matrix of a frame of `size` as returned: P's for a rectified one, else K."""
         if self._calibration is None:
             return None
-        rectified = self.image_rectified or self._rectifies(size)
+        rectified = self.image_rectified or self._image_rectifier(size) is not None
         matrix = self._calibration.rectified_intrinsics if rectified else self._calibration.k
         calibrated_size = self._calibration.size
         if calibrated_size[0] <= 0 or calibrated_size[1] <= 0:
@@ -262,10 +272,13 @@ class BagSource(FrameSource):
                     depth = depth_to_metres(item.depth.msgtype, item.depth.message, self.depth_metres_per_unit)
                 except (ImageDecodeError, AttributeError):  # the frame stays usable without depth
                     self.skipped_depth += 1
-            if self._rectifies(rgb.shape[:2]):
-                rgb = self._rectifier.rectify(rgb)
-                if depth is not None and depth.shape == rgb.shape[:2]:
-                    depth = self._rectifier.rectify(depth, nearest=True)
+            rectifier = self._image_rectifier(rgb.shape[:2])
+            if rectifier is not None:
+                rgb = rectifier.rectify(rgb)
+            if depth is not None and not is_rectified_topic(self.depth_topic):
+                depth_rectifier = self._rectifier_for(depth.shape)
+                if depth_rectifier is not None:
+                    depth = depth_rectifier.rectify(depth, nearest=True)
             yield Frame(
                 index=item.index,
                 timestamp=item.stamp,
