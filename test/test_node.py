@@ -370,21 +370,19 @@ def test_camera_info_is_used_and_bad_ones_fall_back_to_learned(harness_factory):
                "the size-mismatch warning")
 
 
-def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, reference_predictor):
-    h = harness_factory(publish_points=False)
-    rosout = h.subscribe_rosout()
+#: A camera with barrel distortion whose rectified camera P is zoomed out from K.
+LENS_K = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
+LENS_P = np.hstack([LENS_K * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
+LENS_D = [-0.28, 0.07, 0.0002, 0.00002, 0.0]
+
+
+def lens_outputs(h: NodeHarness, image_topic: str, rgb: np.ndarray,
+                 info: CameraInfo) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """A call that sends `info` and one frame of `rgb` and returns the node's depth and published K."""
     depth_out = h.subscribe(Image, "depth/image")
     info_out = h.subscribe(CameraInfo, "depth/camera_info")
-    camera = h.publisher(Image, "image")
+    camera = h.publisher(Image, image_topic)
     info_pub = h.publisher(CameraInfo, "camera_info")
-    k = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
-    p = np.hstack([k * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
-    info = camera_info(k)
-    info.d = [-0.28, 0.07, 0.0002, 0.00002, 0.0]
-    info.p = [float(v) for v in p.reshape(12)]
-    rgb = scene(5)
-    rectified_rgb = Rectifier(Calibration.from_fields(k, info.d, "plumb_bob", np.zeros(9), p,
-                                                      (IMAGE_H, IMAGE_W))).rectify(rgb)
     frame = iter(range(1000))
 
     def outputs() -> tuple[np.ndarray, np.ndarray]:
@@ -392,7 +390,23 @@ def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, refe
         depth = depth_array(send_and_wait(camera, raw_image(rgb, 20.0 + 0.1 * next(frame)), depth_out))
         return depth, np.reshape(info_out.wait_for(len(depth_out))[-1].k, (3, 3))
 
-    rectified_k = resize_intrinsics(p[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
+    return outputs
+
+
+def lens_camera_info() -> CameraInfo:
+    info = camera_info(LENS_K)
+    info.d, info.p = list(LENS_D), [float(v) for v in LENS_P.reshape(12)]
+    return info
+
+
+def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, reference_predictor):
+    h = harness_factory(publish_points=False)
+    rosout = h.subscribe_rosout()
+    info, rgb = lens_camera_info(), scene(5)
+    outputs = lens_outputs(h, "image", rgb, info)
+    rectified_rgb = Rectifier(Calibration.from_fields(LENS_K, LENS_D, "plumb_bob", np.zeros(9), LENS_P,
+                                                      (IMAGE_H, IMAGE_W))).rectify(rgb)
+    rectified_k = resize_intrinsics(LENS_P[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
     wait_until(lambda: np.allclose(outputs()[1], rectified_k), "the rectified camera in depth/camera_info")
     depth, _ = outputs()
     np.testing.assert_allclose(depth, expected_depth(reference_predictor, rectified_rgb), rtol=1e-4)
@@ -415,22 +429,9 @@ def test_distorted_images_are_rectified_to_the_camera_of_p(harness_factory, refe
 
 def test_an_image_rect_topic_is_taken_as_rectified(harness_factory, reference_predictor):
     h = harness_factory(publish_points=False, remap={"image": "camera/image_rect"})
-    depth_out = h.subscribe(Image, "depth/image")
-    info_out = h.subscribe(CameraInfo, "depth/camera_info")
-    camera = h.publisher(Image, "camera/image_rect")
-    info_pub = h.publisher(CameraInfo, "camera_info")
-    k = np.array([[70.0, 0, 39.5], [0, 72.0, 29.5], [0, 0, 1]])
-    p = np.hstack([k * [[0.8], [0.8], [1.0]], np.zeros((3, 1))])
-    info = camera_info(k)
-    info.d, info.p = [-0.28, 0.07, 0.0002, 0.00002, 0.0], [float(v) for v in p.reshape(12)]
-    rgb, frame = scene(6), iter(range(1000))
-
-    def outputs() -> tuple[np.ndarray, np.ndarray]:
-        info_pub.publish(info)
-        depth = depth_array(send_and_wait(camera, raw_image(rgb, 30.0 + 0.1 * next(frame)), depth_out))
-        return depth, np.reshape(info_out.wait_for(len(depth_out))[-1].k, (3, 3))
-
-    rectified_k = resize_intrinsics(p[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
+    rgb = scene(6)
+    outputs = lens_outputs(h, "camera/image_rect", rgb, lens_camera_info())
+    rectified_k = resize_intrinsics(LENS_P[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
     wait_until(lambda: np.allclose(outputs()[1], rectified_k), "P's matrix in depth/camera_info")
     np.testing.assert_allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4)
 
