@@ -17,6 +17,7 @@ import pytest
 import rclpy
 import torch
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import Log
 from rcl_interfaces.msg import Parameter as ParameterMsg
@@ -434,6 +435,38 @@ def test_an_image_rect_topic_is_taken_as_rectified(harness_factory, reference_pr
     rectified_k = resize_intrinsics(LENS_P[:, :3], (IMAGE_H, IMAGE_W), (64, 96))
     wait_until(lambda: np.allclose(outputs()[1], rectified_k), "P's matrix in depth/camera_info")
     np.testing.assert_allclose(outputs()[0], expected_depth(reference_predictor, rgb), rtol=1e-4)
+
+
+def test_health_on_diagnostics_goes_from_stale_to_ok_and_warns_about_the_camera(harness_factory):
+    h = harness_factory(publish_points=False, diagnostics_period=0.2)
+    diagnostics = h.subscribe(DiagnosticArray, "/diagnostics")
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    info_pub = h.publisher(CameraInfo, "camera_info")
+    t = iter(range(1000))
+
+    def first_status(predicate: Callable[[Any], bool], what: str, with_frames: bool) -> Any:
+        """The first new status that satisfies `predicate`, sending a frame before each when asked."""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            count = len(diagnostics)
+            if with_frames:
+                send_and_wait(camera, raw_image(scene(4), 40.0 + 0.1 * next(t)), depth_out)
+            status = diagnostics.wait_for(count + 1)[-1].status[0]
+            if predicate(status):
+                return status
+        pytest.fail(f"timed out waiting for {what}")
+
+    stale = first_status(lambda s: s.level == DiagnosticStatus.STALE, "STALE before any image", with_frames=False)
+    assert stale.name == "depth_motion: camera processing" and stale.hardware_id == "/image"
+    ok = first_status(lambda s: s.level == DiagnosticStatus.OK and "processing" in s.message,
+                      "OK while frames are processed", with_frames=True)
+    values = {v.key: v.value for v in ok.values}
+    assert float(values["processed (Hz)"]) > 0 and values["intrinsics_source"] == "auto"
+    info_pub.publish(camera_info(np.array([[140.0, 0, 79.5], [0, 144.0, 59.5], [0, 0, 1]]), 120, 160))
+    warned = first_status(lambda s: s.level == DiagnosticStatus.WARN and "camera_info is for 160x120" in s.message,
+                          "WARN about the camera_info's size", with_frames=True)
+    assert {v.key: v.value for v in warned.values}["camera_info"].startswith("160x120")
 
 
 def test_camera_info_source_without_camera_info_publishes_depth_only(harness_factory):

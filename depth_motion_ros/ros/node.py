@@ -19,6 +19,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from nav_msgs.msg import Odometry
 from std_msgs.msg import Header
@@ -38,7 +39,8 @@ from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
 from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSettings, descriptor
 from depth_motion_ros.ros.pipeline import DepthMotionPipeline, FrameResult, PipelineOptions
 from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
-from depth_motion_ros.ros.processing_stats import ProcessingStats, format_stage_times
+from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
+from depth_motion_ros.ros.processing_stats import ProcessingStats, format_stage_times, summary_line
 from depth_motion_ros.ros.qos import make_qos
 from depth_motion_ros.ros.stream_continuity import Continuity
 from depth_motion_ros.ros.tf_broadcast import make_transform_broadcaster
@@ -116,9 +118,11 @@ class DepthMotionNode(Node):
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
         self._last_remapped: bool | None = None
+        #: What is wrong with the camera model of the last frame (for /diagnostics), or None.
+        self._camera_problem: str | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._rate_limit_dropped = 0
-        self._stats = ProcessingStats()
+        self._stats = ProcessingStats(windows=("summary", "diagnostics"))
         self._create_interfaces()
         self._tf_broadcaster, tf_missing_reason = make_transform_broadcaster(self)
         if self._tf_broadcaster is None:
@@ -126,6 +130,8 @@ class DepthMotionNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._summary_timer = None
         self._restart_summary_timer()
+        self._diagnostics_timer = None
+        self._restart_diagnostics_timer()
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="depth_motion_worker", daemon=True)
         self._worker.start()
@@ -155,6 +161,8 @@ class DepthMotionNode(Node):
         self._motion_mask_pub = self.create_publisher(Image, "motion/mask", output_qos)
         self._motion_image_pub = self.create_publisher(Image, "motion/image", output_qos)
         self._reset_service = self.create_service(Trigger, "~/reset_odometry", self._on_reset_odometry)
+        # Absolute, as every node's: diagnostic_aggregator and rqt_robot_monitor listen there.
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
     def _restart_summary_timer(self) -> None:
         if self._summary_timer is not None:
@@ -165,6 +173,14 @@ class DepthMotionNode(Node):
             # and no /clock is published yet.
             self._summary_timer = self.create_timer(self._settings.summary_period, self._log_summary,
                                                     clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def _restart_diagnostics_timer(self) -> None:
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        if self._settings.diagnostics_period > 0:
+            self._diagnostics_timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics,
+                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Validate the whole new parameter set before accepting it, then apply it atomically."""
@@ -180,6 +196,8 @@ class DepthMotionNode(Node):
                 self._pipeline.set_mount(camera_mount(settings.camera_mount))
         if settings.summary_period != previous.summary_period:
             self._restart_summary_timer()
+        if settings.diagnostics_period != previous.diagnostics_period:
+            self._restart_diagnostics_timer()
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------------- callbacks
@@ -203,7 +221,27 @@ class DepthMotionNode(Node):
         return response
 
     def _log_summary(self) -> None:
-        self.get_logger().info(self._stats.summary(self.dropped_frames))
+        self.get_logger().info(summary_line(self._stats.take("summary"), self.dropped_frames))
+
+    def _publish_diagnostics(self) -> None:
+        figures = self._stats.take("diagnostics")
+        settings, camera, predictor = self._settings, self._camera, self._predictor
+        values = {
+            "received (Hz)": f"{figures.received_hz:.2f}", "processed (Hz)": f"{figures.processed_hz:.2f}",
+            "dropped in total": self.dropped_frames, "failed in this period": figures.failed,
+            "p50 latency (ms)": f"{figures.p50_latency_ms:.1f}",
+            "non-network time (% of network time)": f"{figures.non_network_percent:.0f}",
+            "model": f"{predictor.config.name} at {predictor.input_size[1]}x{predictor.input_size[0]}",
+            "backend": f"{predictor.backend} on {predictor.device}",
+            "camera_info": "none" if camera is None else f"{camera.size[1]}x{camera.size[0]}, "
+                           f"{camera.calibration.distortion_model or 'no'} distortion model",
+            "intrinsics_source": settings.intrinsics_source, "input_rectification": settings.input_rectification,
+            "pose_refinement": settings.pose_refinement, "flip_average": settings.flip_average,
+        }
+        health = assess(figures, self._camera_problem)
+        self._diagnostics_pub.publish(build_diagnostics(
+            self.get_clock().now().to_msg(), f"{self.get_name()}: camera processing",
+            self._image_subscription.topic_name, health, values))
 
     @property
     def dropped_frames(self) -> int:
@@ -231,8 +269,10 @@ class DepthMotionNode(Node):
             try:
                 self._process(*item)
             except ImageDecodeError as error:
+                self._stats.record_failed()
                 self.get_logger().warning(f"dropping image: {error}", throttle_duration_sec=WARN_THROTTLE_S)
             except Exception as error:  # a bug must not kill the node; say so loudly and go on
+                self._stats.record_failed()
                 self.get_logger().error(f"processing failed: {type(error).__name__}: {error}",
                                         throttle_duration_sec=WARN_THROTTLE_S)
 
@@ -254,6 +294,8 @@ class DepthMotionNode(Node):
         if camera is None:
             return None
         if camera.size != image_size:
+            self._camera_problem = (f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is "
+                                    f"{image_size[1]}x{image_size[0]}: learned intrinsics in use")
             self.get_logger().warning(
                 f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is {image_size[1]}x"
                 f"{image_size[0]}; using learned intrinsics", throttle_duration_sec=WARN_THROTTLE_S)
@@ -276,6 +318,7 @@ class DepthMotionNode(Node):
         if camera.rectifier is not None:
             return camera.rectifier.rectify(rgb), camera.rectifier.intrinsics
         if camera.rectification_error is not None:
+            self._camera_problem = f"images not rectified: {camera.rectification_error}"
             self.get_logger().warning(f"not rectifying the images: {camera.rectification_error}; the networks see "
                                       "them distorted", throttle_duration_sec=WARN_THROTTLE_S)
         return rgb, camera.k
@@ -289,6 +332,7 @@ class DepthMotionNode(Node):
         tick = time.perf_counter()
         rgb = message_to_rgb(msg)
         decode_s = time.perf_counter() - tick
+        self._camera_problem = None
         tick = time.perf_counter()
         received_rgb = rgb
         rgb, camera_k = self._rectified(rgb, self._camera_for(rgb.shape[:2]), settings)
@@ -337,6 +381,7 @@ class DepthMotionNode(Node):
         """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
         size = result.depth.shape
         if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
+            self._camera_problem = "intrinsics_source is camera_info and none has arrived: no points"
             self.get_logger().warning("no intrinsics yet (intrinsics_source is camera_info and none has arrived): "
                                       "publishing depth without camera_info and no points",
                                       throttle_duration_sec=WARN_THROTTLE_S)

@@ -99,6 +99,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Diagonal of the odometry pose covariance: x y z roll pitch yaw."),
     ParameterSpec("twist_covariance", [0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
                   "Diagonal of the odometry twist covariance: vx vy vz wx wy wz."),
+    ParameterSpec("diagnostics_period", 1.0,
+                  "Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics; 0 = none.", False,
+                  (0.0, 3600.0)),
     ParameterSpec("summary_period", 10.0, "Seconds between one-line rate summaries in the log; 0 = never.", False,
                   (0.0, 3600.0)),
 )
@@ -176,6 +179,7 @@ class NodeSettings:
     motion_full_scale: float
     pose_covariance: tuple[float, ...]
     twist_covariance: tuple[float, ...]
+    diagnostics_period: float
     summary_period: float
 
     @classmethod
@@ -224,6 +228,7 @@ class NodeSettings:
             motion_full_scale=float(values["motion_full_scale"]),
             pose_covariance=_six_numbers(values, "pose_covariance"),
             twist_covariance=_six_numbers(values, "twist_covariance"),
+            diagnostics_period=float(values["diagnostics_period"]),
             summary_period=float(values["summary_period"]),
         )
 

@@ -1,8 +1,9 @@
-"""Counters and timings behind the periodic one-line rate summary and the per-stage debug log."""
+"""Counters and timings behind the periodic rate summary, the diagnostics and the per-stage debug log."""
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,45 +13,82 @@ def format_stage_times(stage_seconds: dict[str, float]) -> str:
     return ", ".join(f"{name} {seconds * 1e3:.1f} ms" for name, seconds in stage_seconds.items())
 
 
-class ProcessingStats:
-    """Thread-safe window of received/processed counts, latencies and network vs other time.
+@dataclass(frozen=True)
+class WindowFigures:
+    """What one window of frames measured; NaN where it has no sample."""
 
-    ``summary`` reports and then starts a new window, so each log line describes the last period only.
+    seconds: float
+    received_hz: float
+    processed_hz: float
+    p50_latency_ms: float
+    #: Time outside the networks as a percentage of the time in them.
+    non_network_percent: float
+    received: int
+    processed: int
+    #: Frames whose processing raised (the worker logged why and went on).
+    failed: int
+
+
+@dataclass
+class _Window:
+    start: float
+    received: int = 0
+    processed: int = 0
+    failed: int = 0
+    network_s: float = 0.0
+    other_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.latencies: list[float] = []
+
+
+class ProcessingStats:
+    """Thread-safe received/processed counts, latencies and network vs other time, in named windows.
+
+    Each reader (the log summary, the diagnostics) has its own window: ``take(name)`` reports the frames since
+    that reader's previous call and starts it anew, so readers with different periods do not disturb each other.
     """
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, windows: tuple[str, ...] = ("summary",), clock=time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._start_window()
-
-    def _start_window(self) -> None:
-        self._window_start = self._clock()
-        self._received = 0
-        self._processed = 0
-        self._latencies: list[float] = []
-        self._network_s = 0.0
-        self._other_s = 0.0
+        self._windows = {name: _Window(clock()) for name in windows}
 
     def record_received(self) -> None:
         with self._lock:
-            self._received += 1
+            for window in self._windows.values():
+                window.received += 1
 
     def record_processed(self, latency_s: float, network_s: float, other_s: float) -> None:
         """One processed frame: arrival-to-depth latency, time in the networks, time in everything else."""
         with self._lock:
-            self._processed += 1
-            self._latencies.append(latency_s)
-            self._network_s += network_s
-            self._other_s += other_s
+            for window in self._windows.values():
+                window.processed += 1
+                window.latencies.append(latency_s)
+                window.network_s += network_s
+                window.other_s += other_s
 
-    def summary(self, dropped_total: int) -> str:
-        """One line for the log covering the window since the previous call."""
+    def record_failed(self) -> None:
         with self._lock:
-            elapsed = max(self._clock() - self._window_start, 1e-9)
-            p50 = float(np.median(self._latencies)) * 1e3 if self._latencies else float("nan")
-            overhead = 100.0 * self._other_s / self._network_s if self._network_s > 0 else float("nan")
-            line = (f"received {self._received / elapsed:.1f} Hz, processed {self._processed / elapsed:.1f} Hz, "
-                    f"dropped {dropped_total} in total, p50 latency {p50:.0f} ms, "
-                    f"non-network time {overhead:.0f}% of network time")
-            self._start_window()
-        return line
+            for window in self._windows.values():
+                window.failed += 1
+
+    def take(self, name: str) -> WindowFigures:
+        """The figures of window `name` since its previous `take`, and a fresh window."""
+        with self._lock:
+            window = self._windows[name]
+            now = self._clock()
+            self._windows[name] = _Window(now)
+        elapsed = max(now - window.start, 1e-9)
+        return WindowFigures(
+            seconds=elapsed, received_hz=window.received / elapsed, processed_hz=window.processed / elapsed,
+            p50_latency_ms=float(np.median(window.latencies)) * 1e3 if window.latencies else float("nan"),
+            non_network_percent=100.0 * window.other_s / window.network_s if window.network_s > 0 else float("nan"),
+            received=window.received, processed=window.processed, failed=window.failed)
+
+
+def summary_line(figures: WindowFigures, dropped_total: int) -> str:
+    """The periodic log line."""
+    return (f"received {figures.received_hz:.1f} Hz, processed {figures.processed_hz:.1f} Hz, "
+            f"dropped {dropped_total} in total, p50 latency {figures.p50_latency_ms:.0f} ms, "
+            f"non-network time {figures.non_network_percent:.0f}% of network time")

@@ -1,0 +1,56 @@
+"""The node's health on /diagnostics, the way robot drivers report theirs.
+
+diagnostic_aggregator, rqt_robot_monitor and fleet tooling read `diagnostic_msgs/DiagnosticArray` messages on
+the absolute topic /diagnostics. Once a period the node publishes one `DiagnosticStatus`: whether images
+arrive, how many were processed and how fast, whether processing failed, and whether the camera model is
+the one the user meant (camera_info in use or not, rectified or not). `assess` decides the level from those
+figures alone, so it is tested without ROS.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from depth_motion_ros.ros.processing_stats import WindowFigures
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3  # DiagnosticStatus levels
+
+
+@dataclass(frozen=True)
+class Health:
+    level: int
+    message: str
+
+
+def assess(figures: WindowFigures, camera_problem: str | None) -> Health:
+    """The level and one-line message of a window of frames.
+
+    STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: frames failed to process (a bug or
+    bad data; the log has the reason). WARN: images arrive but none was processed, or the camera model is not
+    what it should be (`camera_problem`: a camera_info of another size, an unsupported lens model, ...).
+    Dropping frames is not a fault: the node processes the newest frame and skips the rest by design.
+    """
+    if figures.received == 0:
+        return Health(STALE, f"no image in the last {figures.seconds:.1f} s")
+    if figures.failed:
+        return Health(ERROR, f"{figures.failed} of {figures.received} frames failed to process (see the log)")
+    if figures.processed == 0:
+        return Health(WARN, "images arrive but none was processed (no output is subscribed or enabled)")
+    rates = f"processing {figures.processed_hz:.1f} of {figures.received_hz:.1f} Hz"
+    if camera_problem:
+        return Health(WARN, f"{rates}; {camera_problem}")
+    return Health(OK, rates)
+
+
+def build_diagnostics(stamp: Time, name: str, hardware_id: str, health: Health,
+                      values: Mapping[str, object]) -> DiagnosticArray:
+    """One DiagnosticArray with one status; `values` become its key-value pairs (as text)."""
+    status = DiagnosticStatus(level=bytes([health.level]), name=name, message=health.message,
+                              hardware_id=hardware_id,
+                              values=[KeyValue(key=key, value=str(value)) for key, value in values.items()])
+    msg = DiagnosticArray(status=[status])
+    msg.header.stamp = stamp
+    return msg
