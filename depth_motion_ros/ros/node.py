@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -128,10 +129,9 @@ class DepthMotionNode(Node):
         if self._tf_broadcaster is None:
             self.get_logger().info(f"TF is off: {tf_missing_reason}; odometry is published on 'odom' only")
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._summary_timer = None
-        self._restart_summary_timer()
-        self._diagnostics_timer = None
-        self._restart_diagnostics_timer()
+        self._summary_timer = self._steady_timer(None, self._settings.summary_period, self._log_summary)
+        self._diagnostics_timer = self._steady_timer(None, self._settings.diagnostics_period,
+                                                     self._publish_diagnostics)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="depth_motion_worker", daemon=True)
         self._worker.start()
@@ -164,23 +164,16 @@ class DepthMotionNode(Node):
         # Absolute, as every node's: diagnostic_aggregator and rqt_robot_monitor listen there.
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-    def _restart_summary_timer(self) -> None:
-        if self._summary_timer is not None:
-            self.destroy_timer(self._summary_timer)
-            self._summary_timer = None
-        if self._settings.summary_period > 0:
-            # Steady clock: the summary is about wall-clock rates, and must run when use_sim_time is on
-            # and no /clock is published yet.
-            self._summary_timer = self.create_timer(self._settings.summary_period, self._log_summary,
-                                                    clock=Clock(clock_type=ClockType.STEADY_TIME))
+    def _steady_timer(self, previous: Any, period: float, callback: Callable[[], None]) -> Any:
+        """Replace `previous` (or None) by a timer of `period` seconds, or by None when the period is 0.
 
-    def _restart_diagnostics_timer(self) -> None:
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
-        if self._settings.diagnostics_period > 0:
-            self._diagnostics_timer = self.create_timer(self._settings.diagnostics_period, self._publish_diagnostics,
-                                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
+        Steady clock: the summary and the diagnostics are about wall-clock rates, and must run when
+        use_sim_time is on and no /clock is published yet."""
+        if previous is not None:
+            self.destroy_timer(previous)
+        if period <= 0:
+            return None
+        return self.create_timer(period, callback, clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Validate the whole new parameter set before accepting it, then apply it atomically."""
@@ -195,9 +188,10 @@ class DepthMotionNode(Node):
             with self._pipeline_lock:
                 self._pipeline.set_mount(camera_mount(settings.camera_mount))
         if settings.summary_period != previous.summary_period:
-            self._restart_summary_timer()
+            self._summary_timer = self._steady_timer(self._summary_timer, settings.summary_period, self._log_summary)
         if settings.diagnostics_period != previous.diagnostics_period:
-            self._restart_diagnostics_timer()
+            self._diagnostics_timer = self._steady_timer(self._diagnostics_timer, settings.diagnostics_period,
+                                                         self._publish_diagnostics)
         return SetParametersResult(successful=True)
 
     # ------------------------------------------------------------------------------------- callbacks
