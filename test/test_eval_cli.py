@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_motion_ros.checkpoint import default_checkpoint_path
-from depth_motion_ros.evaluation import evaluate_predictions
+from depth_motion_ros.evaluation import EvaluationSettings, evaluate_predictions
 from depth_motion_ros.evaluation.eval_cli import main
 
 
@@ -57,6 +57,19 @@ def test_evaluate_predictions_scores_ground_truth_as_perfect() -> None:
     assert report.trajectory_ate == pytest.approx(0.0, abs=1e-9)
 
 
+def test_metric_predictions_are_scored_without_alignment() -> None:
+    gt_poses = [np.eye(4) for _ in range(6)]
+    for k, pose in enumerate(gt_poses):
+        pose[:3, 3] = [0.0, 0.0, 0.8 * k]
+    pred_poses = np.stack(gt_poses).copy()
+    pred_poses[:, :3, 3] *= 1.2
+    metric = evaluate_predictions([None] * 6, [None] * 6, pred_poses, gt_poses,
+                                  EvaluationSettings(metric=True)).metric_odometry
+    assert metric["steps"] == 5 and metric["step_ratio_median"] == pytest.approx(1.2)
+    assert metric["path_length_ratio"] == pytest.approx(1.2)
+    assert evaluate_predictions([None] * 6, [None] * 6, pred_poses, gt_poses).metric_odometry == {}
+
+
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from depth_motion_ros.checkpoint import save_checkpoint
@@ -92,6 +105,17 @@ def test_checkpoint_on_a_bag(shared_data: Path, tmp_path: Path, tiny_checkpoint:
                       "--max-depth", "10")
     assert result["frames"] == 5 and result["depth_images"] == 5 and result["snippets"] == 1
     assert _finite(result["depth"]["abs_rel"], result["snippet_ate"])
+
+
+def test_camera_height_switches_the_protocol_to_metric(shared_data: Path, tmp_path: Path,
+                                                               tiny_checkpoint: Path) -> None:
+    result = run_eval(tmp_path, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--camera-height", "1.65",
+                      "--sequence", str(shared_data / "kitti_odometry_03"), "--start", "641", "--end", "651")
+    assert result["camera_height"] == 1.65 and result["settings"]["metric"]
+    assert not result["settings"]["median_scaling"], "metric depth is scored as it is"
+    assert 0 <= result["frames_without_scale"] <= 10 and result["metric_odometry"]["steps"] == 9
+    with pytest.raises(SystemExit):
+        main(["--baseline", "still", "--camera-height", "1.65", "--sequence", str(shared_data / "kitti_odometry_03")])
 
 
 def test_bad_topic_is_reported_without_a_traceback(shared_data: Path, capsys: pytest.CaptureFixture) -> None:

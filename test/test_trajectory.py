@@ -11,6 +11,7 @@ from depth_motion_ros.evaluation.trajectory import (
     chain_relative_motions,
     snippet_ate,
     snippet_errors,
+    step_length_ratios,
     trajectory_ate,
     trajectory_rpe,
 )
@@ -124,3 +125,15 @@ def test_chaining_follows_the_motion_convention() -> None:
     motion[2, 3] = -1.0
     poses = chain_relative_motions([motion, motion])
     assert poses.shape == (3, 4, 4) and poses[:, 2, 3].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_step_length_ratios_are_unaligned_and_skip_standing_still() -> None:
+    gt = np.stack([np.eye(4) for _ in range(5)])
+    gt[:, :3, 3] = [[0, 0, 0], [0, 0, 1.0], [0, 0, 3.0], [0, 0, 3.0], [0.5, 0, 3.0]]  # a stop, then sideways
+    pred = gt.copy()
+    pred[:, :3, 3] *= 1.25
+    pred[:, :3, :3] = np.eye(3)  # rotation plays no part
+    np.testing.assert_allclose(step_length_ratios(pred, gt), [1.25, 1.25, 1.25])
+    moved = pred.copy()
+    moved[:, :3, 3] += [10.0, -4.0, 2.0]  # an offset of the whole path changes no step
+    np.testing.assert_allclose(step_length_ratios(moved, gt), [1.25, 1.25, 1.25])

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--intrinsics", choices=("auto", "learned"), default="auto",
                         help="camera matrix for the refinement: auto (the source's when it has one, else the "
                              "learned one), or learned")
+    parser.add_argument("--camera-height", type=float, metavar="METRES",
+                        help="score metric depth and distances as the node's scale_mode: camera_height gives them "
+                             "(a level camera this high above the ground): no median scaling, and the step and "
+                             "path lengths unaligned")
     parser.add_argument("--flip-average", action="store_true",
                         help="average each depth map with its mirror image's, as the node's flip_average parameter "
                              "does (a second depth pass)")
@@ -82,7 +86,8 @@ def _predictor(args: argparse.Namespace):
         return BASELINES[args.baseline]()
     from depth_motion_ros.inference import load_predictor  # torch is needed only for models
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
-                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average)
+                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average,
+                               args.camera_height)
 
 
 def _source(args: argparse.Namespace):
@@ -97,10 +102,15 @@ def _source(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.camera_height is not None and args.baseline:
+        parser.error("--camera-height applies to a checkpoint, not to a baseline")
+    metric = args.camera_height is not None
     settings = EvaluationSettings(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
-                                  median_scaling=not args.no_median_scaling, snippet_length=args.snippet_length,
-                                  motion_threshold=args.motion_threshold)
+                                  median_scaling=not (args.no_median_scaling or metric),
+                                  snippet_length=args.snippet_length, motion_threshold=args.motion_threshold,
+                                  metric=metric)
     try:
         reference = json.loads(args.compare_to.read_text()) if args.compare_to else None
         source = _source(args)
@@ -108,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         header = {"subject": subject, "source": source.name, "topic": getattr(source, "image_topic", None),
                   "start": args.start, "end": args.end, "stride": args.stride,
                   "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
-                  "flip_average": args.flip_average}
+                  "flip_average": args.flip_average, "camera_height": args.camera_height}
         if reference is not None:  # before the evaluation, not after it
             check_comparable({**header, "settings": asdict(settings)}, reference)
         predictor = _predictor(args)
@@ -120,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_sequence(source, predictor, settings, progress=lambda _frame: bar.update())
     print(format_report(report, title=f"{subject} on {source.name}"))
     result = {**header, **report.to_dict()}
+    if args.camera_height is not None:
+        result["frames_without_scale"] = predictor.frames_without_scale
+        print(f"camera height {args.camera_height} m: {predictor.frames_without_scale} of {report.frames} frames "
+              "came before the first level ground-plane fit and used 1 metre per model unit, as the node does")
     code = 0
     if reference is not None:
         try:

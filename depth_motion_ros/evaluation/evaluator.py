@@ -19,7 +19,8 @@ import numpy as np
 from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
-from depth_motion_ros.evaluation.trajectory import snippet_errors, trajectory_ate, trajectory_rpe
+from depth_motion_ros.evaluation.trajectory import (snippet_errors, step_length_ratios, trajectory_ate,
+                                                    trajectory_rpe)
 from depth_motion_ros.evaluation.uncertainty import interval_of_mean
 from depth_motion_ros.sources.frame import Frame
 
@@ -35,6 +36,8 @@ class EvaluationSettings:
     snippet_length: int = 5
     #: Scaled object motion (metres per frame) above which a pixel counts as flagged moving.
     motion_threshold: float = DEFAULT_MOTION_THRESHOLD
+    #: The predictions claim metric scale (e.g. from the camera height): also score distances unaligned.
+    metric: bool = False
 
 
 class FramePredictor(Protocol):
@@ -76,6 +79,8 @@ class EvaluationReport:
     trajectory_ate: float | None = None
     rpe_translation: float | None = None
     rpe_rotation_deg: float | None = None
+    #: With `metric`: predicted / true length of each step (median and quartiles) and of the whole path.
+    metric_odometry: dict[str, float] = field(default_factory=dict)
     object_motion: dict[str, float] = field(default_factory=dict)
     #: Learned-intrinsics errors (evaluation/intrinsics.py) over the pairs whose frames carry a calibration.
     intrinsics: dict[str, float] = field(default_factory=dict)
@@ -186,6 +191,13 @@ class SequenceEvaluator:
         if len(gt) >= 3:
             report.trajectory_ate = trajectory_ate(pred, gt)
             report.rpe_translation, report.rpe_rotation_deg = trajectory_rpe(pred, gt)
+        ratios = step_length_ratios(pred, gt) if s.metric and len(gt) >= 2 else np.zeros(0)
+        if len(ratios):
+            travelled = [float(np.sum(np.linalg.norm(np.diff(p[:, :3, 3], axis=0), axis=1))) for p in (pred, gt)]
+            report.metric_odometry = {
+                "steps": float(len(ratios)), "step_ratio_median": float(np.median(ratios)),
+                "step_ratio_p25": float(np.percentile(ratios, 25)), "step_ratio_p75": float(np.percentile(ratios, 75)),
+                "path_length_ratio": travelled[0] / travelled[1]}
         return report
 
 
@@ -285,6 +297,11 @@ def format_report(report: EvaluationReport, title: str = "") -> str:
             lines.append(f"  trajectory ATE (Sim3): {report.trajectory_ate:.4f}")
             lines.append(f"  RPE (1 frame): {report.rpe_translation:.4f} translation, "
                          f"{report.rpe_rotation_deg:.4f} deg rotation")
+        metric = report.metric_odometry
+        if metric:
+            lines.append(f"  metric scale, unaligned ({int(metric['steps'])} steps): step length predicted / true "
+                         f"{metric['step_ratio_median']:.3f} median ({metric['step_ratio_p25']:.3f} to "
+                         f"{metric['step_ratio_p75']:.3f} quartiles), path length {metric['path_length_ratio']:.3f}")
     else:
         lines.append("odometry: no motion prediction or not enough frames with ground-truth poses")
     motion = report.object_motion

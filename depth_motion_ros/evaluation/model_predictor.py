@@ -7,7 +7,12 @@ import torch
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
+from depth_motion_ros.ros.ground_scale import ScaleSmoother, scale_from_camera_height
+from depth_motion_ros.ros.pipeline import PipelineOptions
 from depth_motion_ros.sources.frame import Frame
+
+#: Up in the optical frame of a level camera (y points down).
+LEVEL_CAMERA_UP = np.array([0.0, -1.0, 0.0])
 
 
 def motion_matrix(rotation: torch.Tensor, translation: torch.Tensor) -> np.ndarray:
@@ -43,14 +48,30 @@ class ModelFramePredictor:
     frames' own intrinsics when they have them and `intrinsics` is 'auto', else the learned ones: the
     node's `intrinsics_source` behaves the same way. `flip_average` averages each depth map with its mirror
     image's (`PredictorBase.depth`); the motion network then reads the averaged depth, as in the node.
+
+    With `camera_height` (metres, a level camera), depth and translation are in metres, scaled as the node's
+    `scale_mode: camera_height` scales them with its default ground region and smoothing: a ground plane
+    fitted to the lower image of every frame, smoothed over the frames (ros/ground_scale.py), with the frame's
+    intrinsics under `intrinsics='auto'` and else the last pair's learned ones (as the node's
+    `intrinsics_source`). Until the first fit the node's `metres_per_unit` default (1) applies;
+    `frames_without_scale` counts those frames.
     """
 
     def __init__(self, predictor, refinement: AlignmentOptions | None = None, intrinsics: str = "auto",
-                 flip_average: bool = False) -> None:
+                 flip_average: bool = False, camera_height: float | None = None) -> None:
         if intrinsics not in ("auto", "learned"):
             raise ValueError(f"intrinsics must be 'auto' or 'learned', got '{intrinsics}'")
+        if camera_height is not None and camera_height <= 0:
+            raise ValueError(f"camera_height must be positive, got {camera_height}")
         self.predictor = predictor
         self.flip_average = flip_average
+        self.camera_height = camera_height
+        self._scale = ScaleSmoother(PipelineOptions().scale_smoothing)
+        #: Metres per model unit after each of the last frames (camera_height only).
+        self._frame_scale: dict[int, float] = {}
+        self.frames_without_scale = 0
+        #: The learned camera matrix of the last pair at the input size (for the ground plane without K).
+        self._learned_at_input: np.ndarray | None = None
         self.refinement = refinement or AlignmentOptions(mode="none")
         self.intrinsics = intrinsics
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -66,16 +87,41 @@ class ModelFramePredictor:
             self._cache[frame.index] = (image, depth)
         return self._cache[frame.index]
 
+    def _metres_per_unit(self, frame: Frame) -> float:
+        """1 without `camera_height`; else the smoothed ground-plane scale after `frame` (1 before any fit)."""
+        if self.camera_height is None:
+            return 1.0
+        if frame.index not in self._frame_scale:
+            k = self._learned_at_input
+            if self.intrinsics == "auto" and frame.intrinsics is not None:
+                k = self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2])
+            if k is not None:
+                depth = self._inputs(frame)[1][0, 0].detach().double().cpu().numpy()
+                scale = scale_from_camera_height(depth, k, LEVEL_CAMERA_UP, self.camera_height,
+                                                 PipelineOptions().ground_region)
+                if scale is not None:
+                    self._scale.update(scale)
+            if len(self._frame_scale) >= 2:
+                del self._frame_scale[min(self._frame_scale)]
+            if self._scale.value is None:
+                self.frames_without_scale += 1
+            self._frame_scale[frame.index] = self._scale.value or PipelineOptions().metres_per_unit
+        return self._frame_scale[frame.index]
+
     def predict_depth(self, frame: Frame) -> np.ndarray:
-        """Depth at the network's input size; the metrics resize it to the ground truth's resolution."""
-        return self._inputs(frame)[1][0, 0].detach().float().cpu().numpy()
+        """Depth at the network's input size (metres with `camera_height`); the metrics resize it to the
+        ground truth's resolution."""
+        return self._inputs(frame)[1][0, 0].detach().float().cpu().numpy() * self._metres_per_unit(frame)
 
     def _motion_output(self, previous: Frame, current: Frame):
         key = (previous.index, current.index)
         if self._last_pair is None or self._last_pair[0] != key:
             image1, depth1 = self._inputs(previous)
             image2, depth2 = self._inputs(current)
-            self._last_pair = (key, self.predictor.motion(image1, depth1, image2, depth2))
+            output = self.predictor.motion(image1, depth1, image2, depth2)
+            self._last_pair = (key, output)
+            learned = self.predictor.learned_intrinsics_at_input(output.intrinsics, current.rgb.shape[:2])
+            self._learned_at_input = learned[0].detach().double().cpu().numpy()
         return self._last_pair[1]
 
     def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray:
@@ -94,5 +140,7 @@ class ModelFramePredictor:
         image1, depth1 = self._inputs(previous)
         image2, _ = self._inputs(current)
         output = self._motion_output(previous, current)
-        return camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
-                             frame_intrinsics=self.intrinsics == "auto")
+        motion = camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
+                               frame_intrinsics=self.intrinsics == "auto")
+        motion[:3, 3] *= self._metres_per_unit(current)  # the current frame's scale, as the node applies it
+        return motion

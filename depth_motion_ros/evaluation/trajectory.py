@@ -105,6 +105,17 @@ def trajectory_rpe(pred_poses: np.ndarray, gt_poses: np.ndarray, delta: int = 1,
     return float(np.sqrt(np.mean(translation_sq))), float(np.sqrt(np.mean(rotation_sq)))
 
 
+def step_length_ratios(pred_poses: np.ndarray, gt_poses: np.ndarray, min_step: float = 0.01) -> np.ndarray:
+    """|predicted step| / |true step| for every pair of consecutive frames whose true step exceeds `min_step`
+    (ground-truth units): how well a metric estimate gets the distance travelled, with no alignment at all."""
+    pred = np.asarray(pred_poses, dtype=np.float64)
+    gt = np.asarray(gt_poses, dtype=np.float64)
+    pred_steps = np.linalg.norm(pred[1:, :3, 3] - pred[:-1, :3, 3], axis=1)
+    gt_steps = np.linalg.norm(gt[1:, :3, 3] - gt[:-1, :3, 3], axis=1)
+    moving = gt_steps > min_step
+    return pred_steps[moving] / gt_steps[moving]
+
+
 def snippet_position_error(pred_xyz: np.ndarray, gt_xyz: np.ndarray) -> float:
     """Scale-aligned RMSE of one snippet whose positions are relative to its first frame."""
     pred = np.asarray(pred_xyz, dtype=np.float64)
