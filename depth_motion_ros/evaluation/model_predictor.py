@@ -52,8 +52,8 @@ class ModelFramePredictor:
     With `camera_height` (metres, a level camera), depth and translation are in metres, scaled as the node's
     `scale_mode: camera_height` scales them with its default ground region and smoothing: a ground plane
     fitted to the lower image of every frame, smoothed over the frames (ros/ground_scale.py), with the frame's
-    intrinsics under `intrinsics='auto'` and else the last pair's learned ones (as the node's
-    `intrinsics_source`). Until the first fit the node's `metres_per_unit` default (1) applies;
+    intrinsics under `intrinsics='auto'` and else the running mean of the learned ones (as the node's
+    pipeline keeps it). Until the first fit the node's `metres_per_unit` default (1) applies;
     `frames_without_scale` counts those frames.
     """
 
@@ -70,8 +70,10 @@ class ModelFramePredictor:
         #: Metres per model unit after each of the last frames (camera_height only).
         self._frame_scale: dict[int, float] = {}
         self.frames_without_scale = 0
-        #: The learned camera matrix of the last pair at the input size (for the ground plane without K).
-        self._learned_at_input: np.ndarray | None = None
+        #: Sum and count of the learned camera matrices at the input size: their running mean is the camera
+        #: of the ground plane without a calibration, as in the node's pipeline.
+        self._learned_sum = np.zeros((3, 3))
+        self._learned_count = 0
         self.refinement = refinement or AlignmentOptions(mode="none")
         self.intrinsics = intrinsics
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -92,7 +94,7 @@ class ModelFramePredictor:
         if self.camera_height is None:
             return 1.0
         if frame.index not in self._frame_scale:
-            k = self._learned_at_input
+            k = self._learned_sum / self._learned_count if self._learned_count else None
             if self.intrinsics == "auto" and frame.intrinsics is not None:
                 k = self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2])
             if k is not None:
@@ -121,13 +123,15 @@ class ModelFramePredictor:
             output = self.predictor.motion(image1, depth1, image2, depth2)
             self._last_pair = (key, output)
             learned = self.predictor.learned_intrinsics_at_input(output.intrinsics, current.rgb.shape[:2])
-            self._learned_at_input = learned[0].detach().double().cpu().numpy()
+            self._learned_sum += learned[0].detach().double().cpu().numpy()
+            self._learned_count += 1
         return self._last_pair[1]
 
     def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray:
-        """The network's object-motion field [h, w, 3] at its input size, model units (not refined)."""
+        """The network's object-motion field [h, w, 3] at its input size, model units (metres with `camera_height`;
+        not refined)."""
         field = self._motion_output(previous, current).residual_translation
-        return field[0].detach().float().cpu().numpy().transpose(1, 2, 0)
+        return field[0].detach().float().cpu().numpy().transpose(1, 2, 0) * self._metres_per_unit(current)
 
     def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray:
         """The camera matrix the motion network learned for the pair, rescaled to `current`'s image size."""
@@ -140,6 +144,7 @@ class ModelFramePredictor:
         image1, depth1 = self._inputs(previous)
         image2, _ = self._inputs(current)
         output = self._motion_output(previous, current)
+        self._metres_per_unit(previous)  # a frame without ground-truth depth gets its ground fit here, in order
         motion = camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
                                frame_intrinsics=self.intrinsics == "auto")
         motion[:3, 3] *= self._metres_per_unit(current)  # the current frame's scale, as the node applies it

@@ -28,17 +28,23 @@ class Health:
 def assess(figures: WindowFigures, camera_problem: str | None) -> Health:
     """The level and one-line message of a window of frames.
 
-    STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: frames failed to process (a bug or
-    bad data; the log has the reason). WARN: images arrive but none was processed, or the camera model is not
-    what it should be (`camera_problem`: a camera_info of another size, an unsupported lens model, ...).
-    Dropping frames is not a fault: the node processes the newest frame and skips the rest by design.
+    STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: processing raised (a bug; the log
+    has the reason). WARN: images were rejected as bad input, images arrive but no frame finished in the
+    period (a frame slower than the period), or the camera model is not what it should be
+    (`camera_problem`: a camera_info of another size, an unsupported lens model, ...). OK otherwise, also
+    when no output is wanted (the node then skips the work by design), and when frames are dropped: the node
+    processes the newest frame and skips the rest by design.
     """
     if figures.received == 0:
         return Health(STALE, f"no image in the last {figures.seconds:.1f} s")
     if figures.failed:
         return Health(ERROR, f"{figures.failed} of {figures.received} frames failed to process (see the log)")
+    if figures.rejected:
+        return Health(WARN, f"{figures.rejected} of {figures.received} images rejected as bad input (see the log)")
     if figures.processed == 0:
-        return Health(WARN, "images arrive but none was processed (no output is subscribed or enabled)")
+        if figures.skipped:
+            return Health(OK, "idle: no output is subscribed or enabled")
+        return Health(WARN, "images arrive but no frame finished in this period")
     rates = f"processing {figures.processed_hz:.1f} of {figures.received_hz:.1f} Hz"
     if camera_problem:
         return Health(WARN, f"{rates}; {camera_problem}")

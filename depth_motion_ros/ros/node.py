@@ -119,8 +119,10 @@ class DepthMotionNode(Node):
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
         self._last_remapped: bool | None = None
-        #: What is wrong with the camera model of the last frame (for /diagnostics), or None.
+        #: What is wrong with the camera model of the last processed frame (read by /diagnostics), or None;
+        #: the worker collects the current frame's in `_frame_problem` and publishes it here when done.
         self._camera_problem: str | None = None
+        self._frame_problem: str | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats(windows=("summary", "diagnostics"))
@@ -263,7 +265,7 @@ class DepthMotionNode(Node):
             try:
                 self._process(*item)
             except ImageDecodeError as error:
-                self._stats.record_failed()
+                self._stats.record_rejected()
                 self.get_logger().warning(f"dropping image: {error}", throttle_duration_sec=WARN_THROTTLE_S)
             except Exception as error:  # a bug must not kill the node; say so loudly and go on
                 self._stats.record_failed()
@@ -288,7 +290,7 @@ class DepthMotionNode(Node):
         if camera is None:
             return None
         if camera.size != image_size:
-            self._camera_problem = (f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is "
+            self._frame_problem = (f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is "
                                     f"{image_size[1]}x{image_size[0]}: learned intrinsics in use")
             self.get_logger().warning(
                 f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is {image_size[1]}x"
@@ -312,7 +314,7 @@ class DepthMotionNode(Node):
         if camera.rectifier is not None:
             return camera.rectifier.rectify(rgb), camera.rectifier.intrinsics
         if camera.rectification_error is not None:
-            self._camera_problem = f"images not rectified: {camera.rectification_error}"
+            self._frame_problem = f"images not rectified: {camera.rectification_error}"
             self.get_logger().warning(f"not rectifying the images: {camera.rectification_error}; the networks see "
                                       "them distorted", throttle_duration_sec=WARN_THROTTLE_S)
         return rgb, camera.k
@@ -322,11 +324,12 @@ class DepthMotionNode(Node):
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
         if not (want_odometry or want_field or want_images):
+            self._stats.record_skipped()
             return
         tick = time.perf_counter()
         rgb = message_to_rgb(msg)
         decode_s = time.perf_counter() - tick
-        self._camera_problem = None
+        self._frame_problem = None
         tick = time.perf_counter()
         received_rgb = rgb
         rgb, camera_k = self._rectified(rgb, self._camera_for(rgb.shape[:2]), settings)
@@ -359,6 +362,7 @@ class DepthMotionNode(Node):
         publish_s = time.perf_counter() - tick
         stages = {"decode": decode_s, "rectify": rectify_s, **result.stage_seconds, "publish": publish_s}
         self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
+        self._camera_problem = self._frame_problem
         self.get_logger().debug(f"frame {stamp:.3f}: {format_stage_times(stages)}")
 
     def _log_continuity(self, continuity: Continuity, previous: float | None, stamp: float,
@@ -375,7 +379,7 @@ class DepthMotionNode(Node):
         """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
         size = result.depth.shape
         if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
-            self._camera_problem = "intrinsics_source is camera_info and none has arrived: no points"
+            self._frame_problem = "intrinsics_source is camera_info and none has arrived: no points"
             self.get_logger().warning("no intrinsics yet (intrinsics_source is camera_info and none has arrived): "
                                       "publishing depth without camera_info and no points",
                                       throttle_duration_sec=WARN_THROTTLE_S)

@@ -27,6 +27,10 @@ class WindowFigures:
     processed: int
     #: Frames whose processing raised (the worker logged why and went on).
     failed: int
+    #: Frames refused as bad input (an undecodable image), and frames not processed because no output
+    #: was wanted (nothing subscribed or enabled).
+    rejected: int
+    skipped: int
 
 
 @dataclass
@@ -35,6 +39,8 @@ class _Window:
     received: int = 0
     processed: int = 0
     failed: int = 0
+    rejected: int = 0
+    skipped: int = 0
     network_s: float = 0.0
     other_s: float = 0.0
 
@@ -69,9 +75,18 @@ class ProcessingStats:
                 window.other_s += other_s
 
     def record_failed(self) -> None:
+        self._count("failed")
+
+    def record_rejected(self) -> None:
+        self._count("rejected")
+
+    def record_skipped(self) -> None:
+        self._count("skipped")
+
+    def _count(self, what: str) -> None:
         with self._lock:
             for window in self._windows.values():
-                window.failed += 1
+                setattr(window, what, getattr(window, what) + 1)
 
     def take(self, name: str) -> WindowFigures:
         """The figures of window `name` since its previous `take`, and a fresh window."""
@@ -84,7 +99,8 @@ class ProcessingStats:
             seconds=elapsed, received_hz=window.received / elapsed, processed_hz=window.processed / elapsed,
             p50_latency_ms=float(np.median(window.latencies)) * 1e3 if window.latencies else float("nan"),
             non_network_percent=100.0 * window.other_s / window.network_s if window.network_s > 0 else float("nan"),
-            received=window.received, processed=window.processed, failed=window.failed)
+            received=window.received, processed=window.processed, failed=window.failed, rejected=window.rejected,
+            skipped=window.skipped)
 
 
 def summary_line(figures: WindowFigures, dropped_total: int) -> str:
