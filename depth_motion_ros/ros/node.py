@@ -32,6 +32,7 @@ from depth_motion_ros.image_rectification import is_rectified_topic
 from depth_motion_ros.inference import PredictorBase, load_predictor as load_backend
 from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
+from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
 from depth_motion_ros.ros.latest_slot import LatestSlot
 from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask
@@ -40,7 +41,6 @@ from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
 from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSettings, descriptor
 from depth_motion_ros.ros.pipeline import DepthMotionPipeline, FrameResult, PipelineOptions
 from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
-from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.processing_stats import ProcessingStats, format_stage_times, summary_line
 from depth_motion_ros.ros.qos import make_qos
 from depth_motion_ros.ros.stream_continuity import Continuity
@@ -225,6 +225,7 @@ class DepthMotionNode(Node):
         values = {
             "received (Hz)": f"{figures.received_hz:.2f}", "processed (Hz)": f"{figures.processed_hz:.2f}",
             "dropped in total": self.dropped_frames, "failed in this period": figures.failed,
+            "rejected as bad input in this period": figures.rejected,
             "p50 latency (ms)": f"{figures.p50_latency_ms:.1f}",
             "non-network time (% of network time)": f"{figures.non_network_percent:.0f}",
             "model": f"{predictor.config.name} at {predictor.input_size[1]}x{predictor.input_size[0]}",
