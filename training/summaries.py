@@ -1,7 +1,6 @@
 """TensorBoard images: input frame, depth (as normalised disparity), object motion field, warped frame."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
