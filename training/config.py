@@ -110,6 +110,10 @@ class TrainConfig:
     #: image alignment against the current depth, without gradient ("rotation", "full"; the node's
     #: `pose_refinement`, geometry/direct_alignment.py). Needs `optim.freeze_motion`.
     pose_refinement: str = "none"
+    #: Weight of a loss that pulls the motion network's camera motion towards that motion refined by full
+    #: direct alignment against the current depth (`refined_poses.refined_motion_target_loss`); 0: off, the
+    #: official recipe. Trains the motion network, so not with `optim.freeze_motion`.
+    refined_motion_target: float = 0.0
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -130,6 +134,11 @@ class TrainConfig:
         if self.pose_refinement != "none" and not self.optim.freeze_motion:
             raise ValueError("pose_refinement replaces the motion network's camera motion in the losses, so that "
                              "network would learn no ego-motion: it needs optim.freeze_motion: true")
+        if self.refined_motion_target < 0:
+            raise ValueError(f"refined_motion_target must be >= 0, got {self.refined_motion_target}")
+        if self.refined_motion_target > 0 and self.optim.freeze_motion:
+            raise ValueError("refined_motion_target trains the motion network: it cannot be combined with "
+                             "optim.freeze_motion")
         if self.optim.freeze_motion and (self.optim.freeze_depth or self.optim.intrinsics_only
                                          or self.optim.object_motion_only):
             raise ValueError("optim.freeze_motion trains the depth network only: it cannot be combined with "
@@ -204,7 +213,8 @@ def _model_config(section: Any) -> ModelConfig:
 def config_from_dict(content: dict) -> TrainConfig:
     """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
     content = dict(content)
-    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion", "pose_refinement"}
+    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion", "pose_refinement",
+                                                "refined_motion_target"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}")
     model_section = content.pop("model", None)
@@ -214,7 +224,8 @@ def config_from_dict(content: dict) -> TrainConfig:
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
                        reverse_motion=content.get("reverse_motion", "predicted"),
-                       pose_refinement=content.get("pose_refinement", "none"), **sections)
+                       pose_refinement=content.get("pose_refinement", "none"),
+                       refined_motion_target=float(content.get("refined_motion_target", 0.0)), **sections)
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:

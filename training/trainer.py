@@ -34,7 +34,7 @@ from depth_motion_ros.training.guards import failure_indicators, failure_warning
 from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import with_inverted_reverse
-from depth_motion_ros.training.refined_poses import with_refined_camera_motion
+from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.summaries import training_images
 
@@ -282,6 +282,14 @@ class Trainer:
         learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
         intrinsics = self._intrinsics(batch, learned)
         rgb = torch.cat([rgb1, rgb2], dim=0)
+        target = None
+        if self.config.refined_motion_target > 0:  # the network's own motion, before anything replaces it
+            if self._both_orders:
+                target = refined_motion_target_loss(motion, rgb, depth, _swap_halves(rgb), intrinsics)
+            else:
+                forward_pairs = slice(0, len(rgb1))
+                target = refined_motion_target_loss(motion, rgb1, depth[forward_pairs], rgb2,
+                                                    intrinsics[forward_pairs])
         modes = [self._refinement[int(source)] for source in batch["source"]]
         if self._both_orders:
             motion = with_refined_camera_motion(motion, rgb, depth, _swap_halves(rgb), intrinsics, modes + modes)
@@ -295,6 +303,9 @@ class Trainer:
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
                              _swap_halves(residual), intrinsics, self.config.loss_weights, options=self.config.loss)
+        if target is not None:
+            weighted = self.config.refined_motion_target * target
+            out = out._replace(total=out.total + weighted, terms={**out.terms, "refined_motion_target": weighted})
         return out, rgb, depth, motion, residual
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
@@ -544,6 +555,8 @@ class Trainer:
         step = self.state.step
         values = {"loss/total": float(out.total.detach()), "grad_norm": result["grad_norm"]}
         values.update({f"loss/{name}": float(out.terms[name].detach()) for name in LOSS_TERMS})
+        if "refined_motion_target" in out.terms:
+            values["loss/refined_motion_target"] = float(out.terms["refined_motion_target"].detach())
         motion: MotionOutput = result["motion"]
         indicators = failure_indicators(result["depth"], motion.translation, result["residual"])
         values.update({"guards/depth_cv": indicators.depth_cv,
