@@ -72,9 +72,9 @@ class PredictorBase:
     def depth(self, images: Tensor, flip_average: bool = False) -> Tensor:
         """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] (model units; scale is not observable from one camera).
 
-        `flip_average` is Monodepth2's post-processing without its ramped image borders: the images and their mirror images go through the
-        network as one batch, and the result is the harmonic mean of each depth and its mirror's, mirrored
-        back (the mean disparity, so a far outlier in one cannot dominate). The network's errors on an image
+        `flip_average` is Monodepth2's post-processing without its ramped image borders: the images and their
+        mirror images go through the network as one batch, and the result is the harmonic mean of each depth
+        and its mirror's, mirrored back (the mean disparity, so a far outlier in one cannot dominate). The network's errors on an image
         and on its mirror are partly independent, so the mean is more accurate, for a second depth pass
         (figures: docs/models.md).
         """

@@ -66,7 +66,9 @@ class ModelFramePredictor:
         self.predictor = predictor
         self.flip_average = flip_average
         self.camera_height = camera_height
-        self._scale = ScaleSmoother(PipelineOptions().scale_smoothing)
+        #: The node's defaults of its camera_height mode (ground region, smoothing, metres per unit before a fit).
+        self._node_defaults = PipelineOptions()
+        self._scale = ScaleSmoother(self._node_defaults.scale_smoothing)
         #: Metres per model unit after each of the last frames (camera_height only).
         self._frame_scale: dict[int, float] = {}
         self.frames_without_scale = 0
@@ -100,14 +102,14 @@ class ModelFramePredictor:
             if k is not None:
                 depth = self._inputs(frame)[1][0, 0].detach().double().cpu().numpy()
                 scale = scale_from_camera_height(depth, k, LEVEL_CAMERA_UP, self.camera_height,
-                                                 PipelineOptions().ground_region)
+                                                 self._node_defaults.ground_region)
                 if scale is not None:
                     self._scale.update(scale)
             if len(self._frame_scale) >= 2:
                 del self._frame_scale[min(self._frame_scale)]
             if self._scale.value is None:
                 self.frames_without_scale += 1
-            self._frame_scale[frame.index] = self._scale.value or PipelineOptions().metres_per_unit
+            self._frame_scale[frame.index] = self._scale.value or self._node_defaults.metres_per_unit
         return self._frame_scale[frame.index]
 
     def predict_depth(self, frame: Frame) -> np.ndarray:

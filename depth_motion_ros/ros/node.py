@@ -153,6 +153,8 @@ class DepthMotionNode(Node):
                 CompressedImage, "image/compressed", self._on_image, input_qos)
         else:
             self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+        #: Whether the subscribed topic (after remapping) is image_proc's image_rect: `input_rectification: auto`.
+        self._image_topic_is_rectified = is_rectified_topic(self._image_subscription.topic_name)
         self._camera_info_subscription = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, input_qos)
         self._depth_pub = self.create_publisher(Image, "depth/image", output_qos)
@@ -291,17 +293,19 @@ class DepthMotionNode(Node):
         if camera is None:
             return None
         if camera.size != image_size:
-            self._frame_problem = (f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is "
-                                    f"{image_size[1]}x{image_size[0]}: learned intrinsics in use")
-            self.get_logger().warning(
-                f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is {image_size[1]}x"
-                f"{image_size[0]}; using learned intrinsics", throttle_duration_sec=WARN_THROTTLE_S)
+            self._camera_problem_found(f"camera_info is for {camera.size[1]}x{camera.size[0]} but the image is "
+                                       f"{image_size[1]}x{image_size[0]}; using learned intrinsics")
             return None
         return camera
 
+    def _camera_problem_found(self, text: str) -> None:
+        """A problem with this frame's camera model: a throttled warning, and the text for /diagnostics."""
+        self._frame_problem = text
+        self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
+
     def _input_is_rectified(self, settings: NodeSettings) -> bool:
         if settings.input_rectification == "auto":
-            return is_rectified_topic(self._image_subscription.topic_name)
+            return self._image_topic_is_rectified
         return settings.input_rectification == "rectified"
 
     def _rectified(self, rgb: np.ndarray, camera: CameraModel | None,
@@ -315,9 +319,8 @@ class DepthMotionNode(Node):
         if camera.rectifier is not None:
             return camera.rectifier.rectify(rgb), camera.rectifier.intrinsics
         if camera.rectification_error is not None:
-            self._frame_problem = f"images not rectified: {camera.rectification_error}"
-            self.get_logger().warning(f"not rectifying the images: {camera.rectification_error}; the networks see "
-                                      "them distorted", throttle_duration_sec=WARN_THROTTLE_S)
+            self._camera_problem_found(f"not rectifying the images: {camera.rectification_error}; the networks "
+                                       "see them distorted")
         return rgb, camera.k
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
@@ -380,10 +383,8 @@ class DepthMotionNode(Node):
         """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
         size = result.depth.shape
         if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
-            self._frame_problem = "intrinsics_source is camera_info and none has arrived: no points"
-            self.get_logger().warning("no intrinsics yet (intrinsics_source is camera_info and none has arrived): "
-                                      "publishing depth without camera_info and no points",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
+            self._camera_problem_found("no intrinsics yet (intrinsics_source is camera_info and none has "
+                                       "arrived): publishing depth without camera_info and no points")
         if settings.publish_depth and self._wants(self._depth_pub):
             self._depth_pub.publish(numpy_to_image(result.depth, header))
         latency = time.monotonic() - received

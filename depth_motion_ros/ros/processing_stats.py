@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,9 +43,7 @@ class _Window:
     skipped: int = 0
     network_s: float = 0.0
     other_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.latencies: list[float] = []
+    latencies: list[float] = field(default_factory=list)
 
 
 class ProcessingStats:
@@ -61,9 +59,7 @@ class ProcessingStats:
         self._windows = {name: _Window(clock()) for name in windows}
 
     def record_received(self) -> None:
-        with self._lock:
-            for window in self._windows.values():
-                window.received += 1
+        self._count("received")
 
     def record_processed(self, latency_s: float, network_s: float, other_s: float) -> None:
         """One processed frame: arrival-to-depth latency, time in the networks, time in everything else."""

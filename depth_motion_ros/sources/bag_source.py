@@ -127,6 +127,7 @@ class BagSource(FrameSource):
         self.skipped_frames = 0  # image messages that failed to decode
         self.skipped_depth = 0  # matched depth messages that failed to decode
         self.image_rectified = is_rectified_topic(self.image_topic) if image_rectified is None else image_rectified
+        self._depth_rectified = self.depth_topic is not None and is_rectified_topic(self.depth_topic)
         self._calibration: Calibration | None = None
         #: Rectifiers of the current calibration by image size (None: that size is used as recorded).
         self._rectifiers: dict[tuple[int, int], Rectifier | None] = {}
@@ -275,7 +276,7 @@ class BagSource(FrameSource):
             rectifier = self._image_rectifier(rgb.shape[:2])
             if rectifier is not None:
                 rgb = rectifier.rectify(rgb)
-            if depth is not None and not is_rectified_topic(self.depth_topic):
+            if depth is not None and not self._depth_rectified:
                 depth_rectifier = self._rectifier_for(depth.shape)
                 if depth_rectifier is not None:
                     depth = depth_rectifier.rectify(depth, nearest=True)
