@@ -34,7 +34,7 @@ from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
 from depth_motion_ros.ros import node as node_module
-from depth_motion_ros.ros.camera_info import resize_intrinsics
+from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
 from depth_motion_ros.ros.odometry import axis_angle_to_matrix
 

@@ -11,7 +11,7 @@ import pytest
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_motion_ros.ros.camera_info import resize_intrinsics
+from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from test_node import checkpoint, harness_factory  # noqa: F401 (fixtures used by these tests)
 from test_node import depth_array, seconds, send_and_wait, wait_until
 

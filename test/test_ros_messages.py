@@ -6,13 +6,13 @@ import pytest
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.image_encoding import ImageDecodeError
 from depth_motion_ros.ros.camera_info import (
     CameraInfoError,
     build_camera_info,
     camera_model_from_info,
     intrinsics_from_camera_info,
-    resize_intrinsics,
 )
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
 from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask

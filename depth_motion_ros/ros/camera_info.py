@@ -64,17 +64,6 @@ def camera_model_from_info(msg: CameraInfo, previous: CameraModel | None = None)
         return CameraModel(k, calibration.size, calibration, rectification_error=str(error))
 
 
-def resize_intrinsics(k: np.ndarray, from_size: tuple[int, int], to_size: tuple[int, int]) -> np.ndarray:
-    """K for the same camera at another resolution; sizes are ``(height, width)``."""
-    sy, sx = to_size[0] / from_size[0], to_size[1] / from_size[1]
-    out = np.array(k, dtype=np.float64)
-    out[0, 0] *= sx
-    out[1, 1] *= sy
-    out[0, 2] = (k[0, 2] + 0.5) * sx - 0.5
-    out[1, 2] = (k[1, 2] + 0.5) * sy - 0.5
-    return out
-
-
 def build_camera_info(k: np.ndarray, size: tuple[int, int], header: Header) -> CameraInfo:
     """Distortion-free CameraInfo (K, R = I, P = [K | 0]) for an image of ``size = (height, width)``."""
     msg = CameraInfo()
