@@ -29,6 +29,7 @@ bench: setup
 	$(PY) bench/bench_training.py
 	$(PY) bench/bench_pose_refinement.py
 	$(PY) bench/bench_rectification.py
+	$(PY) bench/bench_adaptation.py
 
 clean:
 	rm -rf build install log .pytest_cache

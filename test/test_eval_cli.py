@@ -118,6 +118,19 @@ def test_camera_height_switches_the_protocol_to_metric(shared_data: Path, tmp_pa
         main(["--baseline", "still", "--camera-height", "1.65", "--sequence", str(shared_data / "kitti_odometry_03")])
 
 
+def test_online_adaptation_is_recorded_and_needs_a_torch_checkpoint(shared_data: Path, tmp_path: Path,
+                                                                    tiny_checkpoint: Path) -> None:
+    sequence = str(shared_data / "7scenes_redkitchen")
+    result = run_eval(tmp_path, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--sequence", sequence,
+                      "--start", "800", "--end", "806", "--max-depth", "10", "--online-adaptation",
+                      "--adaptation-steps", "2")
+    assert result["online_adaptation"] == {"steps": 2, "learning_rate": 5e-5}
+    assert result["depth_images"] == 6 and _finite(result["depth"]["abs_rel"], result["snippet_ate"])
+    for other in (["--baseline", "ramp"], ["--checkpoint", str(tiny_checkpoint), "--backend", "onnx"]):
+        with pytest.raises(SystemExit):
+            main([*other, "--online-adaptation", "--sequence", sequence])
+
+
 def test_bad_topic_is_reported_without_a_traceback(shared_data: Path, capsys: pytest.CaptureFixture) -> None:
     code = main(["--baseline", "still", "--bag", str(shared_data / "bags" / "euroc_v101_5f_ros2_mcap")])
     assert code == 2 and "/cam0/image_raw" in capsys.readouterr().err

@@ -28,6 +28,7 @@ from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD
 from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
+from depth_motion_ros.online_adaptation import AdaptationOptions
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -73,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--flip-average", action="store_true",
                         help="average each depth map with its mirror image's, as the node's flip_average parameter "
                              "does (a second depth pass)")
+    parser.add_argument("--online-adaptation", action="store_true",
+                        help="let the depth network keep learning from the frames already evaluated (a measuring "
+                             "tool, not a node feature: docs/model-experiments.md, session 11; PyTorch backend; each "
+                             "frame is predicted before it is trained on; evaluate consecutive frames, --stride 1)")
+    parser.add_argument("--adaptation-steps", type=int, default=1, metavar="N",
+                        help="gradient steps after each frame with --online-adaptation (default 1)")
+    parser.add_argument("--adaptation-lr", type=float, default=AdaptationOptions.learning_rate, metavar="LR",
+                        help=f"learning rate of --online-adaptation (default {AdaptationOptions.learning_rate:g})")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--compare-to", type=Path, metavar="REPORT_JSON",
                         help="a --json report of another model or baseline on the same frames and protocol: "
@@ -85,9 +94,10 @@ def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
     from depth_motion_ros.inference import load_predictor  # torch is needed only for models
+    adaptation = AdaptationOptions(learning_rate=args.adaptation_lr) if args.online_adaptation else None
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
                                AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average,
-                               args.camera_height)
+                               args.camera_height, adaptation, args.adaptation_steps)
 
 
 def _source(args: argparse.Namespace):
@@ -106,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.camera_height is not None and args.baseline:
         parser.error("--camera-height applies to a checkpoint, not to a baseline")
+    if args.online_adaptation and (args.baseline or args.backend != "torch"):
+        parser.error("--online-adaptation trains the checkpoint's depth network: it needs --checkpoint and the "
+                     "torch backend")
     metric = args.camera_height is not None
     settings = EvaluationSettings(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
                                   median_scaling=not (args.no_median_scaling or metric),
@@ -118,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         header = {"subject": subject, "source": source.name, "topic": getattr(source, "image_topic", None),
                   "start": args.start, "end": args.end, "stride": args.stride,
                   "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
-                  "flip_average": args.flip_average, "camera_height": args.camera_height}
+                  "flip_average": args.flip_average, "camera_height": args.camera_height,
+                  "online_adaptation": ({"steps": args.adaptation_steps, "learning_rate": args.adaptation_lr}
+                                        if args.online_adaptation else None)}
         if reference is not None:  # before the evaluation, not after it
             check_comparable({**header, "settings": asdict(settings)}, reference)
         predictor = _predictor(args)

@@ -7,6 +7,7 @@ import torch
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
+from depth_motion_ros.online_adaptation import AdaptationOptions, OnlineDepthAdapter
 from depth_motion_ros.ros.ground_scale import ScaleSmoother, scale_from_camera_height
 from depth_motion_ros.ros.pipeline import PipelineOptions
 from depth_motion_ros.sources.frame import Frame
@@ -58,7 +59,8 @@ class ModelFramePredictor:
     """
 
     def __init__(self, predictor, refinement: AlignmentOptions | None = None, intrinsics: str = "auto",
-                 flip_average: bool = False, camera_height: float | None = None) -> None:
+                 flip_average: bool = False, camera_height: float | None = None,
+                 adaptation: AdaptationOptions | None = None, adaptation_steps: int = 1) -> None:
         if intrinsics not in ("auto", "learned"):
             raise ValueError(f"intrinsics must be 'auto' or 'learned', got '{intrinsics}'")
         if camera_height is not None and camera_height <= 0:
@@ -81,6 +83,15 @@ class ModelFramePredictor:
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         #: The motion network's output for the last pair, shared by the camera motion and the object field.
         self._last_pair: tuple[tuple[int, int], object] | None = None
+        self.adapter: OnlineDepthAdapter | None = None
+        self._adaptation_steps = adaptation_steps
+        self._last_adapted: int | None = None  # index of the newest frame in the adapter's window
+        if adaptation is not None:
+            if getattr(predictor, "model", None) is None:
+                raise ValueError("online adaptation needs the PyTorch backend (ONNX Runtime graphs cannot be trained)")
+            if adaptation_steps < 1:
+                raise ValueError(f"adaptation_steps must be at least 1, got {adaptation_steps}")
+            self.adapter = OnlineDepthAdapter(predictor.model.depth_net, adaptation)
 
     def _inputs(self, frame: Frame) -> tuple[torch.Tensor, torch.Tensor]:
         if frame.index not in self._cache:
@@ -149,5 +160,26 @@ class ModelFramePredictor:
         self._metres_per_unit(previous)  # a frame without ground-truth depth gets its ground fit here, in order
         motion = camera_motion(self.predictor, image1, depth1, image2, output, current, self.refinement,
                                frame_intrinsics=self.intrinsics == "auto")
+        if self.adapter is not None:
+            self._adapt(previous, current, output, motion)
+        motion = motion.copy()
         motion[:3, 3] *= self._metres_per_unit(current)  # the current frame's scale, as the node applies it
         return motion
+
+    def _adapt(self, previous: Frame, current: Frame, output, motion: np.ndarray) -> None:
+        """Online adaptation after the pair's depth and motion were predicted: `current` joins the window
+        (`previous` starts a new one unless it is the window's newest frame), then the depth network takes its
+        steps, so the next frame is the first one predicted with the new weights (causal)."""
+        def intrinsics(frame: Frame) -> torch.Tensor:
+            if self.intrinsics == "auto" and frame.intrinsics is not None:
+                k = self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2])
+                return torch.as_tensor(k, dtype=torch.float32)[None]
+            return self.predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).cpu()
+
+        if self._last_adapted != previous.index:
+            self.adapter.add_frame(self._inputs(previous)[0], intrinsics(previous), None)
+        self.adapter.add_frame(self._inputs(current)[0], intrinsics(current), motion,
+                               refine=self.refinement.mode != "full")
+        self._last_adapted = current.index
+        for _ in range(self._adaptation_steps):
+            self.adapter.step()
