@@ -127,6 +127,14 @@ def test_reports_carry_per_frame_scores_and_intervals() -> None:
     assert low <= report["snippet_ate"] <= high
 
 
+def test_float_noise_between_backends_is_reported_as_no_difference() -> None:
+    report = _report(0.2, 6)
+    noisy = {**report, "per_image_depth": [{**row, "abs_rel": row["abs_rel"] + 1e-9}
+                                           for row in report["per_image_depth"]]}
+    text = format_comparison(compare_reports(noisy, report))
+    assert "+0.0000 (+0.0000 to +0.0000)" in text and "the same to 4 decimals" in text
+
+
 def test_compare_reports_checks_source_and_protocol() -> None:
     worse, better = _report(0.3, 7), _report(0.05, 7)
     comparison = compare_reports(better, worse)

@@ -58,6 +58,10 @@ def compare_reports(report: Mapping, reference: Mapping) -> dict:
     return comparison
 
 
+#: The differences are printed with 4 decimals; an interval inside half of that is no difference to report.
+PRINTED_RESOLUTION = 1e-4
+
+
 def format_comparison(comparison: Mapping) -> str:
     """Terminal lines: each difference with its interval, whether the interval excludes zero, and on what
     share of the frames this report's score is the lower one."""
@@ -70,7 +74,10 @@ def format_comparison(comparison: Mapping) -> str:
 
     def line(name: str, entry: Mapping, unit: str) -> str:
         low, high = entry["interval"]
-        verdict = "lower" if high < 0 else "higher" if low > 0 else "interval includes 0"
+        if max(abs(low), abs(high)) < PRINTED_RESOLUTION / 2:  # e.g. the torch and ONNX backends' float noise
+            verdict = "the same to 4 decimals"
+        else:
+            verdict = "lower" if high < 0 else "higher" if low > 0 else "interval includes 0"
         return (f"  {name:>11} {entry['difference']:+.4f} ({low:+.4f} to {high:+.4f}) over {entry['images']} "
                 f"{unit}, batches of {entry['batch']}: {verdict}; lower on {100 * entry['lower_share']:.0f}%")
 
