@@ -4,9 +4,10 @@ Measures, for a model at its own input size, the milliseconds of
   1. adding a frame to the window with its link refined (what `depth_motion_eval --online-adaptation` pays per
      frame unless `--pose-refinement full` already refined it), and without;
   2. one adaptation step (batch of pairs: refinement of each pair, depth forward and backward, Adam);
-as the median of several repetitions after a warm-up, on a rendered street (the figures do not depend on the
-content). Online adaptation is not a node feature (docs/model-experiments.md, "Session 11"); these figures
-say what it would cost one.
+as the median of several repetitions after a warm-up, on a rendered street with its true motions in the
+network's depth units. Only steps that trained are timed (a step without a pair of enough parallax returns
+early and costs a fraction); the run fails if any timed step did not train. Online adaptation is not a node
+feature (docs/model-experiments.md, "Session 11"); these figures say what it would cost one.
 
     .venv/bin/python bench/bench_adaptation.py [--checkpoint models/default_light.pt] [--json OUT]
 """
@@ -53,7 +54,11 @@ def main() -> int:
     images = [predictor.prepare(resize_rgb(f.rgb, predictor.input_size)) for f in frames]
     k = torch.as_tensor(predictor.intrinsics_at_input(frames[0].intrinsics, frames[0].rgb.shape[:2]),
                         dtype=torch.float32, device=predictor.device)[None]
+    with torch.no_grad():  # the motions must be in the network's depth units, as the chained ones are
+        units_per_metre = float(torch.median(predictor.model.depth(images[0]))) / float(np.nanmedian(frames[0].depth))
     motions = [np.linalg.inv(b.pose) @ a.pose for a, b in zip(frames, frames[1:])]
+    for motion in motions:
+        motion[:3, 3] *= units_per_metre
     adapter = OnlineDepthAdapter(predictor.model.depth_net, AdaptationOptions())
     adapter.add_frame(images[0], k, None)
     position = iter(range(1, len(images)))
@@ -71,7 +76,10 @@ def main() -> int:
     add_plain = milliseconds(add(False), 8)[2:]
     for _ in range(3):  # warm-up
         adapter.step()
+    steps_before = adapter.steps
     step = milliseconds(adapter.step, args.repeats)
+    if adapter.steps - steps_before != args.repeats:
+        raise RuntimeError(f"only {adapter.steps - steps_before} of {args.repeats} timed steps trained")
     results = {
         "model": predictor.config.name, "input": f"{predictor.input_size[1]}x{predictor.input_size[0]}",
         "device": str(predictor.device), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),

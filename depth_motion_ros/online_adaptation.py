@@ -54,14 +54,15 @@ class AdaptationOptions:
     batch_size: int = 4
     strides: tuple[int, ...] = (2, 4, 8, 16)
     smoothness: float = 1e-3
-    #: A pair trains the depth only if its translation alone turns the viewing rays by at least this angle
-    #: (median over the pixels, degrees): with less parallax the depth is poorly observable, and the depth
-    #: network learns to absorb the pair's rotation error instead, about 1 degree on handheld video (the
-    #: collapse in docs/model-experiments.md, "Session 11").
+    #: A pair's photometric error counts only if its translation alone turns the viewing rays by at least
+    #: this angle (median over the pixels, degrees): with less parallax the depth is poorly observable, and
+    #: the depth network learns to absorb the pair's rotation error instead, about 1 degree on handheld video
+    #: (the collapse in docs/model-experiments.md, "Session 11"). The smoothness term covers every pair.
     min_parallax_deg: float = 3.0
     #: After every step each weight moves this fraction of the way back to its starting value, so what was
-    #: learned fades over about 1 / fraction steps: long runs otherwise drift (session 11: 600 frames of a
-    #: handheld kitchen recording made the next 200 worse, while every fresh 200-frame run improved).
+    #: learned fades over about 1 / fraction steps. Tried against long-run drift (600 frames of a handheld
+    #: kitchen recording made the next 200 worse, while every fresh 200-frame run improved); it did NOT cure
+    #: it (setting F against E, session 11), and is kept because F is the last setting measured.
     forgetting: float = 1.0 / 200.0
     seed: int = 0
 
@@ -78,7 +79,7 @@ class AdaptationOptions:
 class WindowFrame(NamedTuple):
     image: Tensor       # [1, 3, h, w] in [0, 1] at the network size
     intrinsics: Tensor  # [1, 3, 3] at the network size
-    pose: Tensor        # [4, 4] camera -> first frame of the window (float64, CPU), translation in depth units
+    pose: Tensor        # [4, 4] camera -> the frame that started the chain (float64, CPU), in depth units
 
 
 def ssim_error(x: Tensor, y: Tensor) -> Tensor:
@@ -157,7 +158,7 @@ class OnlineDepthAdapter:
             pose = torch.eye(4, dtype=torch.float64)
         else:
             previous = self.window[-1]
-            motion = torch.as_tensor(motion_from_previous, dtype=torch.float64)
+            motion = torch.as_tensor(motion_from_previous, dtype=torch.float64).cpu()
             if refine:  # the chain is only as good as its links
                 with torch.no_grad():
                     rotation, translation = refine_motion(

@@ -123,12 +123,18 @@ def test_online_adaptation_is_recorded_and_needs_a_torch_checkpoint(shared_data:
     sequence = str(shared_data / "7scenes_redkitchen")
     result = run_eval(tmp_path, "--checkpoint", str(tiny_checkpoint), "--device", "cpu", "--sequence", sequence,
                       "--start", "800", "--end", "806", "--max-depth", "10", "--online-adaptation",
-                      "--adaptation-steps", "2")
-    assert result["online_adaptation"] == {"steps": 2, "learning_rate": 5e-5}
+                      "--adaptation-steps", "2", "--adaptation-min-parallax", "0")
+    setting = result["online_adaptation"]
+    assert setting["steps_per_frame"] == 2 and setting["learning_rate"] == 5e-5 and setting["min_parallax_deg"] == 0
+    # Frames 802-805 each add two steps (a window of three frames holds the first pair at stride 2).
+    assert setting["steps_taken"] == 8 and setting["steps_without_parallax"] == 0
     assert result["depth_images"] == 6 and _finite(result["depth"]["abs_rel"], result["snippet_ate"])
-    for other in (["--baseline", "ramp"], ["--checkpoint", str(tiny_checkpoint), "--backend", "onnx"]):
+    checkpoint = ["--checkpoint", str(tiny_checkpoint)]
+    for wrong in (["--baseline", "ramp", "--online-adaptation"],
+                  [*checkpoint, "--backend", "onnx", "--online-adaptation"],
+                  [*checkpoint, "--stride", "2", "--online-adaptation"], [*checkpoint, "--adaptation-steps", "3"]):
         with pytest.raises(SystemExit):
-            main([*other, "--online-adaptation", "--sequence", sequence])
+            main([*wrong, "--sequence", sequence])
 
 
 def test_bad_topic_is_reported_without_a_traceback(shared_data: Path, capsys: pytest.CaptureFixture) -> None:

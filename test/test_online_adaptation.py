@@ -82,7 +82,7 @@ def test_no_step_until_the_window_holds_a_pair():
 
 def test_a_non_finite_loss_leaves_the_weights_alone():
     net = small_depth_net()
-    adapter = OnlineDepthAdapter(net, AdaptationOptions(strides=(1,)))
+    adapter = OnlineDepthAdapter(net, AdaptationOptions(strides=(1,), min_parallax_deg=0.0))
     before = copy.deepcopy(net.state_dict())
     broken = images(2)
     broken[1][0, :, 10:20, 10:20] = float("nan")
@@ -102,8 +102,7 @@ def test_parallax_of_a_sideways_step_in_front_of_a_wall_is_focal_times_baseline_
 
 
 def test_pairs_without_parallax_teach_nothing():
-    """A camera that does not move gives no depth signal (nor does one that only turns): the step is skipped
-    and the weights stay."""
+    """A camera that does not move gives no depth signal: the step is skipped and the weights stay."""
     net = small_depth_net()
     adapter = OnlineDepthAdapter(net, AdaptationOptions(strides=(1,)))
     before = copy.deepcopy(net.state_dict())
@@ -156,8 +155,11 @@ def test_the_evaluation_predicts_each_frame_before_training_on_it(tmp_path):
     assert full.adapter.steps == 5
     last = street[-1]
     before_last = adapted(street[:-1]).predictor
-    expected = before_last.depth(before_last.prepare(resize_rgb(last.rgb, before_last.input_size)))
-    np.testing.assert_array_equal(full.predict_depth(last), expected[0, 0].numpy())
+    expected = before_last.depth(before_last.prepare(resize_rgb(last.rgb, before_last.input_size)))[0, 0].numpy()
+    np.testing.assert_array_equal(full.predict_depth(last), expected)
+    # Not vacuous: the step that followed changed the network's depth for that frame.
+    after = full.predictor.depth(full.predictor.prepare(resize_rgb(last.rgb, full.predictor.input_size)))[0, 0]
+    assert np.abs(after.numpy() - expected).max() > 1e-6
 
 
 def test_online_adaptation_needs_the_torch_model():
@@ -171,7 +173,8 @@ def test_online_adaptation_needs_the_torch_model():
 @pytest.mark.slow
 def test_adaptation_moves_the_bundled_depth_towards_a_rendered_street():
     """With the true camera motions, 30 steps on eight frames of a street the model never saw bring its depth
-    closer to the exact one (abs rel after median scaling), the claim behind docs/node.md's figures."""
+    closer to the exact one (abs rel after median scaling): 0.559 -> about 0.50 with the defaults (setting F
+    of docs/model-experiments.md, session 11)."""
     path = default_checkpoint_path()
     if path is None:
         pytest.skip("no bundled model")

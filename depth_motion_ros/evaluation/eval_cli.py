@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="gradient steps after each frame with --online-adaptation (default 1)")
     parser.add_argument("--adaptation-lr", type=float, default=AdaptationOptions.learning_rate, metavar="LR",
                         help=f"learning rate of --online-adaptation (default {AdaptationOptions.learning_rate:g})")
+    parser.add_argument("--adaptation-min-parallax", type=float, default=AdaptationOptions.min_parallax_deg,
+                        metavar="DEG", help="smallest triangulation angle of a training pair with --online-adaptation "
+                        f"(default {AdaptationOptions.min_parallax_deg:g}; 0 = every pair)")
+    parser.add_argument("--adaptation-forgetting", type=float, default=AdaptationOptions.forgetting, metavar="F",
+                        help="fraction of the way back to the checkpoint's weights after each step with "
+                        f"--online-adaptation (default {AdaptationOptions.forgetting:g}; 0 = none)")
     parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
     parser.add_argument("--compare-to", type=Path, metavar="REPORT_JSON",
                         help="a --json report of another model or baseline on the same frames and protocol: "
@@ -90,11 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _adaptation_options(args: argparse.Namespace) -> AdaptationOptions:
+    return AdaptationOptions(learning_rate=args.adaptation_lr, min_parallax_deg=args.adaptation_min_parallax,
+                             forgetting=args.adaptation_forgetting)
+
+
 def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
     from depth_motion_ros.inference import load_predictor  # torch is needed only for models
-    adaptation = AdaptationOptions(learning_rate=args.adaptation_lr) if args.online_adaptation else None
+    adaptation = _adaptation_options(args) if args.online_adaptation else None
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
                                AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average,
                                args.camera_height, adaptation, args.adaptation_steps)
@@ -116,9 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.camera_height is not None and args.baseline:
         parser.error("--camera-height applies to a checkpoint, not to a baseline")
+    adaptation_flags = {"--adaptation-steps": args.adaptation_steps != 1,
+                        "--adaptation-lr": args.adaptation_lr != AdaptationOptions.learning_rate,
+                        "--adaptation-min-parallax": args.adaptation_min_parallax != AdaptationOptions.min_parallax_deg,
+                        "--adaptation-forgetting": args.adaptation_forgetting != AdaptationOptions.forgetting}
+    if not args.online_adaptation and any(adaptation_flags.values()):
+        parser.error(f"{', '.join(f for f, given in adaptation_flags.items() if given)} need --online-adaptation")
     if args.online_adaptation and (args.baseline or args.backend != "torch"):
         parser.error("--online-adaptation trains the checkpoint's depth network: it needs --checkpoint and the "
                      "torch backend")
+    if args.online_adaptation and args.stride != 1:
+        parser.error("--online-adaptation trains on pairs of consecutive frames: use --stride 1")
     metric = args.camera_height is not None
     settings = EvaluationSettings(min_depth=args.min_depth, max_depth=args.max_depth, crop=args.crop,
                                   median_scaling=not (args.no_median_scaling or metric),
@@ -132,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
                   "start": args.start, "end": args.end, "stride": args.stride,
                   "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
                   "flip_average": args.flip_average, "camera_height": args.camera_height,
-                  "online_adaptation": ({"steps": args.adaptation_steps, "learning_rate": args.adaptation_lr}
-                                        if args.online_adaptation else None)}
+                  "online_adaptation": ({"steps_per_frame": args.adaptation_steps,
+                                         **asdict(_adaptation_options(args))} if args.online_adaptation else None)}
         if reference is not None:  # before the evaluation, not after it
             check_comparable({**header, "settings": asdict(settings)}, reference)
         predictor = _predictor(args)
@@ -145,6 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate_sequence(source, predictor, settings, progress=lambda _frame: bar.update())
     print(format_report(report, title=f"{subject} on {source.name}"))
     result = {**header, **report.to_dict()}
+    adapter = getattr(predictor, "adapter", None)
+    if adapter is not None:
+        result["online_adaptation"].update(steps_taken=adapter.steps,
+                                           steps_without_parallax=adapter.uninformative_steps,
+                                           steps_not_finite=adapter.skipped_steps)
+        print(f"online adaptation: {adapter.steps} steps taken, {adapter.uninformative_steps} without a pair of "
+              f"enough parallax, {adapter.skipped_steps} with a loss that was not finite")
     if args.camera_height is not None:
         result["frames_without_scale"] = predictor.frames_without_scale
         print(f"camera height {args.camera_height} m: {predictor.frames_without_scale} of {report.frames} frames "

@@ -49,6 +49,9 @@ class ModelFramePredictor:
     frames' own intrinsics when they have them and `intrinsics` is 'auto', else the learned ones: the
     node's `intrinsics_source` behaves the same way. `flip_average` averages each depth map with its mirror
     image's (`PredictorBase.depth`); the motion network then reads the averaged depth, as in the node.
+    With `adaptation`, the PyTorch model's depth network is trained in place as the frames go by
+    (online_adaptation.py, `adaptation_steps` steps after each pair, each frame predicted before it is trained
+    on); use a fresh predictor for each sequence.
 
     With `camera_height` (metres, a level camera), depth and translation are in metres, scaled as the node's
     `scale_mode: camera_height` scales them with its default ground region and smoothing: a ground plane
@@ -162,7 +165,6 @@ class ModelFramePredictor:
                                frame_intrinsics=self.intrinsics == "auto")
         if self.adapter is not None:
             self._adapt(previous, current, output, motion)
-        motion = motion.copy()
         motion[:3, 3] *= self._metres_per_unit(current)  # the current frame's scale, as the node applies it
         return motion
 
