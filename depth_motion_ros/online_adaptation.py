@@ -197,8 +197,11 @@ class OnlineDepthAdapter:
         images_b = torch.cat([self.window[b].image for _, b in pairs])
         intrinsics = torch.cat([frame.intrinsics for frame in frames_a])
         chained = [torch.linalg.inv(self.window[b].pose) @ self.window[a].pose for a, b in pairs]
+        # One pass with gradient; its detached values serve the refinement and the gate (a second, no-grad pass
+        # would give the same numbers: the network has no randomness at this point).
+        depth = self.depth_net(images_a)
+        start_depth = depth.detach()
         with torch.no_grad():
-            start_depth = self.depth_net(images_a)
             rotation = torch.stack([matrix_to_axis_angle(t[:3, :3].float()) for t in chained]).to(images_a.device)
             translation = torch.stack([t[:3, 3].float() for t in chained]).to(images_a.device)
             rotation, translation = refine_motion(images_a, start_depth, images_b, intrinsics, rotation, translation,
@@ -209,7 +212,6 @@ class OnlineDepthAdapter:
         if not informative.any():
             self.uninformative_steps += 1
             return None
-        depth = self.depth_net(images_a)
         warp = warp_frame(images_b, depth, intrinsics, axis_angle_to_matrix(rotation), translation)
         error = photometric_error(warp.image, images_a)
         # Monodepth2's auto-mask: a pixel counts only where the warp explains it better than no warp at all

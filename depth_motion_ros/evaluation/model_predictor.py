@@ -24,18 +24,22 @@ def motion_matrix(rotation: torch.Tensor, translation: torch.Tensor) -> np.ndarr
     return transform
 
 
+def pair_intrinsics(predictor, output, frame: Frame, frame_intrinsics: bool, device: torch.device) -> torch.Tensor:
+    """[1, 3, 3] camera matrix at the network size for a pair ending at `frame`: the frame's own when it has
+    one (and `frame_intrinsics`), else the ones the motion network learned (`output.intrinsics`)."""
+    if frame_intrinsics and frame.intrinsics is not None:
+        return torch.as_tensor(predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
+                               dtype=torch.float32, device=device)[None]
+    return predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).to(device)
+
+
 def camera_motion(predictor, image1: torch.Tensor, depth1: torch.Tensor, image2: torch.Tensor, output,
                   frame: Frame, refinement: AlignmentOptions, frame_intrinsics: bool = True) -> np.ndarray:
     """4x4 `T_21` of a pair from the motion network's `output`, refined photometrically unless the mode is
-    'none', with `frame`'s own intrinsics when it has them (and `frame_intrinsics`), else the learned ones."""
+    'none', with `pair_intrinsics`."""
     rotation, translation = output.rotation, output.translation
     if refinement.mode != "none":
-        if frame_intrinsics and frame.intrinsics is not None:
-            intrinsics = torch.as_tensor(predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2]),
-                                         dtype=torch.float32, device=image1.device)[None]
-        else:
-            intrinsics = predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).to(
-                image1.device)
+        intrinsics = pair_intrinsics(predictor, output, frame, frame_intrinsics, image1.device)
         rotation, translation = refine_motion(image1, depth1, image2, intrinsics, rotation, translation, refinement)
     return motion_matrix(rotation, translation)
 
@@ -173,10 +177,7 @@ class ModelFramePredictor:
         (`previous` starts a new one unless it is the window's newest frame), then the depth network takes its
         steps, so the next frame is the first one predicted with the new weights (causal)."""
         def intrinsics(frame: Frame) -> torch.Tensor:
-            if self.intrinsics == "auto" and frame.intrinsics is not None:
-                k = self.predictor.intrinsics_at_input(frame.intrinsics, frame.rgb.shape[:2])
-                return torch.as_tensor(k, dtype=torch.float32)[None]
-            return self.predictor.learned_intrinsics_at_input(output.intrinsics.float(), frame.rgb.shape[:2]).cpu()
+            return pair_intrinsics(self.predictor, output, frame, self.intrinsics == "auto", self.predictor.device)
 
         if self._last_adapted != previous.index:
             self.adapter.add_frame(self._inputs(previous)[0], intrinsics(previous), None)
