@@ -124,6 +124,31 @@ def test_dataset_is_deterministic_per_epoch_and_index(tmp_path):
     assert bool(first["has_intrinsics"])
 
 
+def test_samples_carry_fy_over_fx_of_a_square_pixel_source_through_cache_and_augmentation(tmp_path):
+    """Known answer: 120x160 frames cached at 60x100 and resized to 32x64 scale y by 32/120 and x by 64/160,
+    so square source pixels have fy/fx = (32/120)/(64/160) = 2/3 there, whatever the source's own matrix."""
+    square = np.array([[100.0, 0.0, 79.5], [0.0, 100.0, 59.5], [0.0, 0.0, 1.0]])
+    calibrated = [Frame(f.index, f.timestamp, f.rgb, square, None) for f in _frames(6)]
+    uncalibrated = [Frame(f.index, f.timestamp, f.rgb, None, None) for f in _frames(6)]
+    caches = [FrameCache.build(frames, tmp_path / name, (60, 100), name=name)
+              for name, frames in (("square", calibrated), ("none", uncalibrated), ("k", _frames(6)))]
+    assert caches[0].source_hw == (120, 160) and FrameCache(tmp_path / "none").source_hw == (120, 160)
+    for cache in caches:
+        pairs, _ = build_pair_indices([cache], DataConfig(val_fraction=0.0, static_threshold=0.0))
+        plain = PairDataset([cache], pairs, (32, 64), None)[0]
+        assert float(plain["square_pixel_aspect"]) == pytest.approx(2.0 / 3.0)
+    pairs, _ = build_pair_indices([caches[0]], DataConfig(val_fraction=0.0, static_threshold=0.0))
+    augmented = PairDataset([caches[0]], pairs, (32, 64), AugmentConfig(), seed=5)
+    for index in range(len(pairs)):  # random crops change the aspect; a square source's matrix shows how
+        sample = augmented[index]
+        k = sample["intrinsics"]
+        assert float(sample["square_pixel_aspect"]) == pytest.approx(float(k[1, 1] / k[0, 0]), rel=1e-5)
+    unknown_pairs, _ = build_pair_indices([caches[1]], DataConfig(val_fraction=0.0, static_threshold=0.0))
+    unknown = PairDataset([caches[1]], unknown_pairs, (32, 64), AugmentConfig(), seed=5)
+    assert [float(unknown[i]["square_pixel_aspect"]) for i in range(len(pairs))] == pytest.approx(
+        [float(augmented[i]["square_pixel_aspect"]) for i in range(len(pairs))])
+
+
 def test_epoch_batches_shard_ranks_disjointly_and_equally():
     rank0 = epoch_batches(10, 2, seed=1, epoch=0, rank=0, world_size=2)
     rank1 = epoch_batches(10, 2, seed=1, epoch=0, rank=1, world_size=2)

@@ -278,6 +278,25 @@ def test_learning_rate_step_decay_is_a_function_of_the_step_and_off_by_default()
     assert optim.lr_at(99) == 5e-4 and optim.lr_at(100) == pytest.approx(5e-5)
 
 
+def test_learned_intrinsics_take_fy_for_square_pixels_unless_switched_off(tiny_run):
+    config, spec, tmp_path = tiny_run
+    assert config.square_pixels and config_from_dict(config.to_dict()).square_pixels
+    learned = torch.tensor([[[50.0, 0.0, 31.0], [0.0, 70.0, 15.0], [0.0, 0.0, 1.0]]]).repeat(4, 1, 1)
+    learned[2:, 0, 0] = 54.0  # the reverse direction: the two directions are averaged, fx 52
+    batch = {"intrinsics": torch.eye(3).repeat(2, 1, 1), "has_intrinsics": torch.tensor([False, True]),
+             "square_pixel_aspect": torch.tensor([0.5, 0.8])}
+    for mode, expected_fy in (("learned", [26.0, 41.6]), ("auto", [26.0, 1.0])):
+        trainer = Trainer(dataclasses.replace(config, intrinsics=mode), [spec], tmp_path / mode,
+                          cache_dir=tmp_path / "cache")
+        k = trainer._intrinsics(batch, learned)
+        assert k.shape == (4, 3, 3) and torch.equal(k[:2], k[2:])
+        assert k[:, 1, 1].tolist() == pytest.approx(expected_fy + expected_fy)
+        assert k[0, 0, 0].item() == pytest.approx(52.0) and k[0, 1, 2].item() == pytest.approx(15.0)
+    official = Trainer(dataclasses.replace(config, intrinsics="learned", square_pixels=False), [spec],
+                       tmp_path / "official", cache_dir=tmp_path / "cache")
+    assert official._intrinsics(batch, learned)[:, 1, 1].tolist() == pytest.approx([70.0] * 4)
+
+
 def test_loss_options_section_reaches_the_trainer(tiny_run, monkeypatch):
     config, spec, tmp_path = tiny_run
     assert config.loss == losses.LossOptions()  # official masking unless a recipe asks otherwise

@@ -105,6 +105,11 @@ class GuardConfig:
 class TrainConfig:
     model: ModelConfig
     intrinsics: str = "auto"
+    #: Learned intrinsics keep the network's fx, cx and cy and take fy for square pixels at the source's frame
+    #: size, as the node, `depth_motion_infer` and `depth_motion_eval` do (`square_pixel_intrinsics`), so that
+    #: a model fine-tuned on an uncalibrated camera is trained with the camera matrix it runs with. false: the
+    #: network's own fy (official; not observable once every frame is resized to one input size).
+    square_pixels: bool = True
     reverse_motion: str = "predicted"
     #: Camera motion the losses use: the motion network's ("none", official) or that motion refined by direct
     #: image alignment against the current depth, without gradient ("rotation", "full"; the node's
@@ -213,8 +218,8 @@ def _model_config(section: Any) -> ModelConfig:
 def config_from_dict(content: dict) -> TrainConfig:
     """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
     content = dict(content)
-    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "reverse_motion", "pose_refinement",
-                                                "refined_motion_target"}
+    unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "square_pixels", "reverse_motion",
+                                                "pose_refinement", "refined_motion_target"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}")
     model_section = content.pop("model", None)
@@ -223,6 +228,7 @@ def config_from_dict(content: dict) -> TrainConfig:
     model = _model_config(model_section)
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
+                       square_pixels=bool(content.get("square_pixels", True)),
                        reverse_motion=content.get("reverse_motion", "predicted"),
                        pose_refinement=content.get("pose_refinement", "none"),
                        refined_motion_target=float(content.get("refined_motion_target", 0.0)), **sections)

@@ -37,8 +37,8 @@ from depth_motion_ros.training.augment import AugmentConfig, augment_pair, resiz
 LOG = logging.getLogger(__name__)
 
 #: Part of every cache's key: raise it when cached frames would differ (2: bag frames are rectified when
-#: their camera_info has lens distortion).
-CACHE_FORMAT = 2
+#: their camera_info has lens distortion; 3: the metadata records the source's frame size).
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,8 @@ class SourceSpec:
 
 class FrameCache:
     """Frames of one source at a fixed size in a memmapped uint8 file, plus timestamps, intrinsics and
-    any ground-truth depth (float16, NaN where unknown), all at the cached size."""
+    any ground-truth depth (float16, NaN where unknown), all at the cached size, and the size the source's
+    frames had (`source_hw`), which the cached pixels no longer show."""
 
     RGB_FILE = "rgb.u8"
     DEPTH_FILE = "depth.npz"
@@ -87,6 +88,7 @@ class FrameCache:
         self.name: str = self.meta["name"]
         self.height: int = self.meta["height"]
         self.width: int = self.meta["width"]
+        self.source_hw: tuple[int, int] = (self.meta["source_height"], self.meta["source_width"])
         self.timestamps = np.asarray(self.meta["timestamps"], dtype=np.float64)
         k = self.meta["intrinsics"]
         self.intrinsics: np.ndarray | None = None if k is None else np.asarray(k, dtype=np.float64)
@@ -144,11 +146,28 @@ class FrameCache:
             np.savez(directory / cls.DEPTH_FILE, indices=np.asarray(depth_indices), depth=np.stack(depth_maps))
         scaled = None if intrinsics is None else resize_intrinsics(intrinsics, intrinsics_size, size).tolist()
         meta = {"format": CACHE_FORMAT, "name": name, "height": height, "width": width,
+                "source_height": intrinsics_size[0], "source_width": intrinsics_size[1],
                 "timestamps": timestamps, "intrinsics": scaled}
         tmp = directory / (cls.META_FILE + ".tmp")
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, directory / cls.META_FILE)
         return cls(directory)
+
+
+def square_pixel_aspect(cache: FrameCache, cached_k: np.ndarray, sample_k: np.ndarray) -> float:
+    """fy / fx of a sample's camera if the source camera has square pixels (fx = fy at the source size).
+
+    Why: every frame reaches the network resized to one input size, so the aspect ratio its pixels had is
+    not in the image, and the motion network's learned fy is not observable (docs/model-experiments.md,
+    session 9). Inference therefore takes fy for square pixels (`square_pixel_intrinsics`); training with
+    learned intrinsics does the same with this factor. Resizing the source to the cache and the crop and
+    resize of augmentation each scale x and y by their own factors; `cached_k` -> `sample_k` carries the
+    second (any matrix works: only the ratio of the focal lengths' changes is used).
+    """
+    source_h, source_w = cache.source_hw
+    to_cache = (cache.height / source_h) / (cache.width / source_w)
+    augmentation = (sample_k[1, 1] / sample_k[0, 0]) / (cached_k[1, 1] / cached_k[0, 0])
+    return float(to_cache * augmentation)
 
 
 def open_or_build_cache(spec: SourceSpec, cache_root: Path, size: tuple[int, int]) -> FrameCache:
@@ -295,6 +314,7 @@ class PairDataset(torch.utils.data.Dataset):
             "rgb1": rgb1, "rgb2": rgb2, "source": torch.tensor(number),
             "intrinsics": torch.as_tensor(k_out, dtype=torch.float32),
             "has_intrinsics": torch.tensor(has_intrinsics),
+            "square_pixel_aspect": torch.tensor(square_pixel_aspect(cache, k, k_out), dtype=torch.float32),
         }
         if self.with_depth:
             depth = cache.depth.get(i)

@@ -254,11 +254,15 @@ class Trainer:
         """[2B, 3, 3] intrinsics for the direction-stacked batch, per the configured mode.
 
         Learned intrinsics are the average of the two directions' predictions (official code: the
-        intrinsics must not depend on the frame order). 'auto' uses the given ones where a source has
-        them and the learned ones elsewhere.
+        intrinsics must not depend on the frame order), with fy for square pixels at the source's size
+        unless `square_pixels` is off (data.square_pixel_aspect). 'auto' uses the given ones where a
+        source has them and the learned ones elsewhere.
         """
         first, second = learned.float().chunk(2, dim=0)
         learned = 0.5 * (first + second)
+        if self.config.square_pixels:
+            learned = learned.clone()
+            learned[:, 1, 1] = learned[:, 0, 0] * batch["square_pixel_aspect"].to(self.device)
         given = batch["intrinsics"].to(self.device)
         if self.config.intrinsics == "given":
             k = given
