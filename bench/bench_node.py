@@ -31,7 +31,7 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # never the network, whatever the shell says
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
 
 import cv2  # noqa: E402

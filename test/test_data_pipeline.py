@@ -149,6 +149,14 @@ def test_samples_carry_fy_over_fx_of_a_square_pixel_source_through_cache_and_aug
         [float(augmented[i]["square_pixel_aspect"]) for i in range(len(pairs))])
 
 
+def test_a_cache_of_another_format_is_refused_with_what_to_do(tmp_path):
+    FrameCache.build(_frames(3), tmp_path / "c", (60, 80), name="three")
+    meta = tmp_path / "c" / FrameCache.META_FILE
+    meta.write_text(meta.read_text().replace('"format": 3', '"format": 2'))
+    with pytest.raises(ValueError, match="format 2.*delete the folder"):
+        FrameCache(tmp_path / "c")
+
+
 def test_epoch_batches_shard_ranks_disjointly_and_equally():
     rank0 = epoch_batches(10, 2, seed=1, epoch=0, rank=0, world_size=2)
     rank1 = epoch_batches(10, 2, seed=1, epoch=0, rank=1, world_size=2)

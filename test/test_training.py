@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from depth_motion_ros.checkpoint import load_checkpoint
+from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training import losses, trainer as trainer_module
@@ -124,6 +124,21 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_run):
     assert result.step == 4
     for (name, a), b in zip(straight.model.state_dict().items(), second_half.model.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_resume_refuses_a_different_square_pixels_setting_and_reads_old_runs_as_the_heads_fy(tiny_run):
+    config, spec, tmp = tiny_run
+    Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache").run()
+    last = tmp / "run" / "checkpoints" / "last.pt"
+    official = dataclasses.replace(config, square_pixels=False)
+    with pytest.raises(CheckpointError, match="square_pixels: true"):
+        Trainer(official, [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache")
+    payload = torch.load(last, weights_only=True)  # a run saved before the option existed
+    del payload["metadata"]["training_config"]["square_pixels"]
+    torch.save(payload, last)
+    with pytest.raises(CheckpointError, match="square_pixels: false"):
+        Trainer(config, [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache")
+    assert Trainer(official, [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache").state.step == 2
 
 
 def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
@@ -280,7 +295,11 @@ def test_learning_rate_step_decay_is_a_function_of_the_step_and_off_by_default()
 
 def test_learned_intrinsics_take_fy_for_square_pixels_unless_switched_off(tiny_run):
     config, spec, tmp_path = tiny_run
-    assert config.square_pixels and config_from_dict(config.to_dict()).square_pixels
+    assert config.square_pixels
+    official_dict = dataclasses.replace(config, square_pixels=False).to_dict()
+    assert config_from_dict(yaml.safe_load(yaml.safe_dump(official_dict))).square_pixels is False
+    with pytest.raises(ValueError, match="square_pixels must be true or false"):
+        config_from_dict({**official_dict, "square_pixels": "false"})
     learned = torch.tensor([[[50.0, 0.0, 31.0], [0.0, 70.0, 15.0], [0.0, 0.0, 1.0]]]).repeat(4, 1, 1)
     learned[2:, 0, 0] = 54.0  # the reverse direction: the two directions are averaged, fx 52
     batch = {"intrinsics": torch.eye(3).repeat(2, 1, 1), "has_intrinsics": torch.tensor([False, True]),

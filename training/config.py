@@ -130,6 +130,8 @@ class TrainConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.square_pixels, bool):
+            raise ValueError(f"square_pixels must be true or false, got {self.square_pixels!r}")
         if self.intrinsics not in INTRINSICS_MODES:
             raise ValueError(f"intrinsics must be one of {INTRINSICS_MODES}, got {self.intrinsics!r}")
         if self.reverse_motion not in REVERSE_MOTION_MODES:
@@ -228,7 +230,7 @@ def config_from_dict(content: dict) -> TrainConfig:
     model = _model_config(model_section)
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
-                       square_pixels=bool(content.get("square_pixels", True)),
+                       square_pixels=content.get("square_pixels", True),
                        reverse_motion=content.get("reverse_motion", "predicted"),
                        pose_refinement=content.get("pose_refinement", "none"),
                        refined_motion_target=float(content.get("refined_motion_target", 0.0)), **sections)

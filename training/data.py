@@ -85,6 +85,9 @@ class FrameCache:
         if not meta_path.is_file():
             raise FileNotFoundError(f"no complete frame cache in {self.directory}")
         self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != CACHE_FORMAT:
+            raise ValueError(f"frame cache {self.directory} has format {self.meta.get('format')}, this version "
+                             f"reads format {CACHE_FORMAT}: delete the folder and it is rebuilt from the source")
         self.name: str = self.meta["name"]
         self.height: int = self.meta["height"]
         self.width: int = self.meta["width"]

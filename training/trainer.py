@@ -227,6 +227,12 @@ class Trainer:
                                   f"asks for {self.config.model}")
         if loaded.training_state is None:
             raise CheckpointError(f"{path} has no training state to resume from")
+        # Runs saved before `square_pixels` existed trained with the head's own fy.
+        stored_square = loaded.metadata.get("training_config", {}).get("square_pixels", False)
+        if stored_square != self.config.square_pixels:
+            raise CheckpointError(f"{path} was trained with square_pixels: {str(stored_square).lower()}, the config "
+                                  f"asks for {str(self.config.square_pixels).lower()}: set it as the run had it to "
+                                  "resume the same run")
         self.model.load_state_dict(loaded.model.state_dict())
         self.initialised_from = loaded.metadata.get("initialised_from")
         saved = loaded.training_state

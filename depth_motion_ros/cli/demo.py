@@ -74,12 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def ensure_local_ros_environment() -> None:
-    """Keep DDS discovery on this machine and on a private domain unless the user chose otherwise.
+    """Keep DDS discovery on this machine, always, and on a private domain unless the user chose one.
 
     Only the demo tooling does this (the node itself never forces it: robots need normal discovery); the
     node process inherits it.
     """
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ.setdefault("ROS_DOMAIN_ID", str(60 + os.getpid() % 40))
 
 
