@@ -647,36 +647,66 @@ def test_parameter_changes_at_run_time(harness_factory):
     assert points_out.wait_for(2)[-1].width == 24
     (bad_mode,) = _set_parameters(h, scale_mode="magic")
     assert not bad_mode.successful and "scale_mode" in bad_mode.reason
-    (read_only,) = _set_parameters(h, checkpoint="/elsewhere.pt")
+    (missing,) = _set_parameters(h, checkpoint="/elsewhere.pt")
+    assert not missing.successful and "checkpoint not found" in missing.reason
+    (read_only,) = _set_parameters(h, input_reliability="reliable")
     assert not read_only.successful
+    assert h.node.get_parameter("checkpoint").value != "/elsewhere.pt"
+    assert depth_array(send_and_wait(camera, raw_image(rgb, 80.2), depth_out)).shape == before.shape  # model kept
     (out_of_range,) = _set_parameters(h, point_stride=99)
     assert not out_of_range.successful
     assert h.node.get_parameter("point_stride").value == 4
 
 
-def test_startup_fails_with_one_clear_message(checkpoint, monkeypatch):
+def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(checkpoint, monkeypatch):
     context = rclpy.Context()
     rclpy.init(context=context)
     try:
-        with pytest.raises(StartupError, match="checkpoint not found"):
-            DepthMotionNode(context=context, parameter_overrides=[Parameter("checkpoint", value="/no/such.pt")])
-        monkeypatch.setattr(node_module, "default_checkpoint_path", lambda: None)
-        with pytest.raises(StartupError) as error:
-            DepthMotionNode(context=context)
-        assert str(error.value) == NO_MODEL_MESSAGE and "depth_motion_train" in NO_MODEL_MESSAGE
         with pytest.raises(StartupError, match="invalid parameters: parameter 'scale_mode'"):
             DepthMotionNode(context=context, parameter_overrides=[
                 Parameter("checkpoint", value=str(checkpoint)), Parameter("scale_mode", value="magic")])
-        with pytest.raises(StartupError, match="only with backend 'torch'"):
-            DepthMotionNode(context=context, parameter_overrides=[
-                Parameter("checkpoint", value=str(checkpoint)), Parameter("backend", value="onnx"),
-                Parameter("input_height", value=96), Parameter("input_width", value=96)])
-        with pytest.raises(StartupError, match="multiples of 32"):
-            DepthMotionNode(context=context, parameter_overrides=[
-                Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
-                Parameter("input_width", value=96)])
+        cases = [([Parameter("checkpoint", value="/no/such.pt")], "checkpoint not found"),
+                 ([Parameter("checkpoint", value=str(checkpoint)), Parameter("backend", value="onnx"),
+                   Parameter("input_height", value=96), Parameter("input_width", value=96)], "only with backend 'torch'"),
+                 ([Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
+                   Parameter("input_width", value=96)], "multiples of 32")]
+        for overrides, problem in cases:
+            node = DepthMotionNode(context=context, parameter_overrides=overrides)
+            try:
+                assert node._predictor is None and problem in node._model_problem
+            finally:
+                node.destroy_node()
+        monkeypatch.setattr(node_module, "default_checkpoint_path", lambda: None)
+        node = DepthMotionNode(context=context)
+        try:
+            assert node._model_problem == NO_MODEL_MESSAGE and "depth_motion_train" in NO_MODEL_MESSAGE
+        finally:
+            node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+def test_without_a_usable_checkpoint_the_node_runs_reports_and_loads_one_when_set(harness_factory, tmp_path,
+                                                                                 checkpoint):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    h = harness_factory(checkpoint=str(corrupt), diagnostics_period=0.2)
+    rosout = h.subscribe_rosout()
+    diagnostics = h.subscribe(DiagnosticArray, "/diagnostics")
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    camera.publish(raw_image(scene(5), 10.0))
+    wait_until(logged(rosout, "image not processed, no model", Log.ERROR), "the no-model error for an image")
+    assert "corrupt.pt" in next(m.msg for m in list(rosout.messages) if "image not processed" in m.msg)
+    count = len(diagnostics)
+    status = diagnostics.wait_for(count + 1)[-1].status[0]
+    assert status.level == DiagnosticStatus.ERROR and status.message.startswith("no model: ")
+    assert {v.key: v.value for v in status.values}["model"] == "no model" and len(depth_out) == 0
+    (loaded,) = _set_parameters(h, checkpoint=str(checkpoint))
+    assert loaded.successful, loaded.reason
+    wait_until(logged(rosout, "now running model", Log.INFO), "the model-switch message")
+    out = send_and_wait(camera, raw_image(scene(5), 10.1), depth_out)
+    assert out.header.stamp.sec == 10 and out.encoding == "32FC1"
 
 
 @pytest.mark.slow

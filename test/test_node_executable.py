@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,25 @@ def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkp
     assert process.returncode == 0, output
 
 
-def test_console_script_stops_with_one_clear_message_without_a_model(tmp_path):
+def test_console_script_without_a_usable_model_says_why_and_keeps_running(tmp_path):
     process = _start("-p", f"checkpoint:={tmp_path / 'missing.pt'}")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("running without a model" in line for line in lines), "the no-model error", 60.0)
+        assert process.poll() is None, "the node must keep running"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        reader.join(timeout=10)
+    output = "".join(lines)
+    assert process.returncode == 0, output
+    assert "checkpoint not found" in output and "missing.pt" in output and "Traceback" not in output
+
+
+def test_console_script_stops_with_one_clear_message_on_invalid_parameters():
+    process = _start("-p", "scale_mode:=magic")
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 1
-    assert "checkpoint not found" in output and "Traceback" not in output
+    assert "invalid parameters: parameter 'scale_mode'" in output and "Traceback" not in output

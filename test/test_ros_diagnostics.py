@@ -63,6 +63,12 @@ def test_levels(window: WindowFigures, problem: str | None, level: int, text: st
     assert health.level == level and text in health.message
 
 
+@pytest.mark.parametrize("window", [figures(0, 0), figures(30, 0, rejected=30), figures(30, 16)])
+def test_no_model_is_an_error_whatever_the_frames(window: WindowFigures) -> None:
+    health = assess(window, "camera_info is for 640x480", "checkpoint not found: /x.pt")
+    assert health.level == ERROR and health.message == "no model: checkpoint not found: /x.pt"
+
+
 def test_the_message_carries_level_name_and_values_as_text() -> None:
     msg = build_diagnostics(Time(sec=5), "depth_motion: camera processing", "/camera/image_raw",
                             Health(WARN, "something"), {"received (Hz)": "30.00", "flip_average": False})

@@ -50,14 +50,20 @@ NODE_NAME = "depth_motion"
 WARN_THROTTLE_S = 5.0
 
 NO_MODEL_MESSAGE = (
-    "no checkpoint: the parameter 'checkpoint' is empty and no trained default model is bundled with "
-    "depth_motion_ros yet (share/depth_motion_ros/models/default_light.pt). Train one with "
+    "no checkpoint: the parameter 'checkpoint' is empty and the default model is not installed "
+    "(share/depth_motion_ros/models/default_light.pt). Train one with "
     "'depth_motion_train --config light --bag BAG_DIR --out RUN_DIR' (or --video FILE / --images DIR) and "
-    "start the node with '-p checkpoint:=RUN_DIR/checkpoints/best.pt'.")
+    "pass '-p checkpoint:=RUN_DIR/checkpoints/best.pt' (or set it while the node runs).")
+
+
+#: Settings that choose and load the model: changing one at run time loads a new one.
+MODEL_SETTINGS = ("checkpoint", "device", "backend", "input_size")
 
 
 class StartupError(RuntimeError):
-    """The node cannot start (no or incompatible model, invalid parameters); the text says what to do."""
+    """A model cannot be loaded (none bundled, a missing, corrupt or incompatible checkpoint, an input size the
+    backend cannot run), or the parameters are invalid; the text says what to do. Only invalid parameters
+    stop the node: without a model it keeps running, says why, and loads one when 'checkpoint' is set."""
 
 
 def load_predictor(settings: NodeSettings) -> PredictorBase:
@@ -105,20 +111,23 @@ class DepthMotionNode(Node):
         except ValueError as error:
             super().destroy_node()
             raise StartupError(f"invalid parameters: {error}") from error
-        try:
-            self._predictor = predictor if predictor is not None else load_predictor(self._settings)
-        except StartupError:
-            super().destroy_node()
-            raise
-        self._pipeline = DepthMotionPipeline(self._predictor, camera_mount(self._settings.camera_mount))
-        self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
-        # rclpy's `once=True` still costs about 2 ms a call (it looks up its caller), too much for every frame.
-        self._warned_learned_refinement = False
         self._pipeline_lock = threading.Lock()
-        self._camera: CameraModel | None = None
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
         self._last_remapped: bool | None = None
+        #: The model and the pipeline around it, or None with `_model_problem` saying why: a bad checkpoint must
+        #: not take the node down with it; 'checkpoint' (and the other MODEL_SETTINGS) can be set at run time.
+        self._predictor: PredictorBase | None = None
+        self._pipeline: DepthMotionPipeline | None = None
+        self._model_problem: str | None = None
+        try:
+            self._use_predictor(predictor if predictor is not None else load_predictor(self._settings))
+        except StartupError as error:
+            self._model_problem = str(error)
+        self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
+        # rclpy's `once=True` still costs about 2 ms a call (it looks up its caller), too much for every frame.
+        self._warned_learned_refinement = False
+        self._camera: CameraModel | None = None
         #: What is wrong with the camera model of the last processed frame (read by /diagnostics), or None;
         #: the worker collects the current frame's in `_frame_problem` and publishes it here when done.
         self._camera_problem: str | None = None
@@ -137,11 +146,28 @@ class DepthMotionNode(Node):
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="depth_motion_worker", daemon=True)
         self._worker.start()
-        size = self._predictor.input_size
-        self.get_logger().info(
-            f"ready: model '{self._predictor.config.name}' at {size[1]}x{size[0]}, {self._predictor.backend} on "
-            f"{self._predictor.device}, "
-            f"input '{self._image_subscription.topic_name}'")
+        if self._predictor is None:
+            self.get_logger().error(f"running without a model: {self._model_problem.rstrip('.')}. Set the "
+                                    "parameter 'checkpoint' to a usable file to start processing.")
+        else:
+            self.get_logger().info(f"ready: {self._model_text()}, input '{self._image_subscription.topic_name}'")
+
+    def _model_text(self) -> str:
+        predictor = self._predictor
+        if predictor is None:
+            return "no model"
+        size = predictor.input_size
+        return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.device}"
+
+    def _use_predictor(self, predictor: PredictorBase) -> None:
+        """Run `predictor` from the next frame on, with a new pipeline: odometry restarts at the odom origin
+        (another model has another depth scale), and no motion is estimated across the switch."""
+        with self._pipeline_lock:
+            self._predictor = predictor
+            self._pipeline = DepthMotionPipeline(predictor, camera_mount(self._settings.camera_mount))
+            self._model_problem = None
+            self._previous_header = None
+            self._last_remapped = None
 
     # ----------------------------------------------------------------------------------------- set-up
     def _create_interfaces(self) -> None:
@@ -187,10 +213,20 @@ class DepthMotionNode(Node):
             settings = NodeSettings.from_values(values)
         except (ValueError, TypeError) as error:
             return SetParametersResult(successful=False, reason=str(error))
-        previous, self._settings = self._settings, settings
+        previous = self._settings
+        if any(getattr(settings, name) != getattr(previous, name) for name in MODEL_SETTINGS):
+            try:
+                predictor = load_predictor(settings)
+            except StartupError as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            self._settings = settings
+            self._use_predictor(predictor)
+            self.get_logger().info(f"now running {self._model_text()}; odometry restarts at the odom origin")
+        self._settings = settings
         if settings.camera_mount != previous.camera_mount:
             with self._pipeline_lock:
-                self._pipeline.set_mount(camera_mount(settings.camera_mount))
+                if self._pipeline is not None:
+                    self._pipeline.set_mount(camera_mount(settings.camera_mount))
         if settings.summary_period != previous.summary_period:
             self._summary_timer = self._steady_timer(self._summary_timer, settings.summary_period, self._log_summary)
         if settings.diagnostics_period != previous.diagnostics_period:
@@ -212,7 +248,8 @@ class DepthMotionNode(Node):
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._pipeline_lock:
-            self._pipeline.reset()
+            if self._pipeline is not None:
+                self._pipeline.reset()
         self.get_logger().info("odometry reset on request: base_link is back at the odom origin")
         response.success = True
         response.message = "odometry reset"
@@ -223,21 +260,20 @@ class DepthMotionNode(Node):
 
     def _publish_diagnostics(self) -> None:
         figures = self._stats.take("diagnostics")
-        settings, camera, predictor = self._settings, self._camera, self._predictor
+        settings, camera = self._settings, self._camera
         values = {
             "received (Hz)": f"{figures.received_hz:.2f}", "processed (Hz)": f"{figures.processed_hz:.2f}",
             "dropped in total": self.dropped_frames, "failed in this period": figures.failed,
             "rejected as bad input in this period": figures.rejected,
             "p50 latency (ms)": f"{figures.p50_latency_ms:.1f}",
             "non-network time (% of network time)": f"{figures.non_network_percent:.0f}",
-            "model": f"{predictor.config.name} at {predictor.input_size[1]}x{predictor.input_size[0]}",
-            "backend": f"{predictor.backend} on {predictor.device}",
+            "model": self._model_text(),
             "camera_info": "none" if camera is None else f"{camera.size[1]}x{camera.size[0]}, "
                            f"{camera.calibration.distortion_model or 'no'} distortion model",
             "intrinsics_source": settings.intrinsics_source, "input_rectification": settings.input_rectification,
             "pose_refinement": settings.pose_refinement, "flip_average": settings.flip_average,
         }
-        health = assess(figures, self._camera_problem)
+        health = assess(figures, self._camera_problem, self._model_problem)
         self._diagnostics_pub.publish(build_diagnostics(
             self.get_clock().now().to_msg(), f"{self.get_name()}: camera processing",
             self._image_subscription.topic_name, health, values))
@@ -325,6 +361,11 @@ class DepthMotionNode(Node):
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._settings
+        if self._pipeline is None:
+            self._stats.record_rejected()
+            self.get_logger().error(f"image not processed, no model: {self._model_problem.rstrip('.')}. Set the "
+                                    "parameter 'checkpoint' to a usable file.", throttle_duration_sec=WARN_THROTTLE_S)
+            return
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
         if not (want_odometry or want_field or want_images):

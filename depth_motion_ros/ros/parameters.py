@@ -33,12 +33,13 @@ class ParameterSpec:
 
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("checkpoint", "", "Model checkpoint (.pt). Empty: the model bundled with the package.", True),
-    ParameterSpec("device", "auto", "Device: auto, cpu, cuda or cuda:N.", True),
+    ParameterSpec("checkpoint", "", "Model checkpoint (.pt). Empty: the model bundled with the package. Setting "
+                  "it at run time loads that model (refused, old model kept, if it cannot be used).", False),
+    ParameterSpec("device", "auto", "Device: auto, cpu, cuda or cuda:N (at run time: reloads the model).", False),
     ParameterSpec("backend", "torch", "Inference backend: torch, or onnx (ONNX Runtime, exported from the "
-                  "checkpoint once into a cache; fastest on CPU).", True),
-    ParameterSpec("input_height", 0, "Network input height in pixels; 0 = the model's own size.", True, (0, 4096)),
-    ParameterSpec("input_width", 0, "Network input width in pixels; 0 = the model's own size.", True, (0, 4096)),
+                  "checkpoint once into a cache; fastest on CPU). At run time: reloads the model.", False),
+    ParameterSpec("input_height", 0, "Network input height in pixels; 0 = the model's own size.", False, (0, 4096)),
+    ParameterSpec("input_width", 0, "Network input width in pixels; 0 = the model's own size.", False, (0, 4096)),
     ParameterSpec("input_transport", "raw",
                   "raw: subscribe to 'image' (sensor_msgs/Image); compressed: 'image/compressed'.", True),
     ParameterSpec("input_reliability", "best_effort", "QoS reliability of the inputs: best_effort or reliable.",
