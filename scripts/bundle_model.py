@@ -59,9 +59,13 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
                 "object-motion field" if optim.get("object_motion_only") else
                 "motion" if optim.get("freeze_depth") else
                 "depth" if optim.get("freeze_motion") else "depth and motion")
-    return {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
+    card = {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
             "networks": networks, "training_config": config or None,
             "sources": [_source_card(s) for s in sources]}
+    if meta.get("rendered_motion"):  # rendered sequences that supervised the object-motion field
+        card["rendered_motion"] = [_source_card({"kind": "sequence", "path": folder})
+                                   for folder in meta["rendered_motion"]]
+    return card
 
 
 def _depth_stages(release: str) -> list[dict]:

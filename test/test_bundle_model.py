@@ -169,3 +169,15 @@ def test_a_source_s_own_pose_refinement_and_frame_range_are_on_the_card(bundle_m
     assert "pose_refinement" not in bundle_model._source_card({"kind": "video", "path": str(video),
                                                                "pose_refinement": None})
     assert bundle_model._source_card({"kind": "video", "path": str(video), "frames": [0, 600]})["frames"] == [0, 600]
+
+
+def test_rendered_sequences_that_supervised_the_field_are_on_the_stage_card(bundle_model, tmp_path):
+    rendered = tmp_path / "street"
+    rendered.mkdir()
+    (rendered / "meta.yaml").write_text("licence: generated; no third-party content\nsource: depth_motion_synth\n")
+    card = bundle_model._stage_card({"step": 3, "sources": [], "rendered_motion": [str(rendered)],
+                                     "training_config": {"optim": {"object_motion_only": True}}})
+    assert card["networks"] == "object-motion field"
+    assert card["rendered_motion"] == [{"name": "street", "kind": "sequence", "stride": None,
+                                        "licence": "generated; no third-party content", "origin": "depth_motion_synth"}]
+    assert "rendered_motion" not in bundle_model._stage_card({"step": 3, "sources": []})

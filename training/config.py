@@ -102,6 +102,22 @@ class GuardConfig:
 
 
 @dataclass(frozen=True)
+class RenderedMotionConfig:
+    """Supervision of the object-motion field by rendered sequences with exact motion (`--rendered-motion DIR`,
+    training/rendered_motion.py). weight 0: off, the official recipe."""
+
+    weight: float = 0.0
+    #: Weight of the static pixels' mean error against the moving pixels' (false motion against missed motion).
+    static_weight: float = 2.0
+    #: Rendered pairs per step, on top of the recorded batch.
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if self.weight < 0 or self.static_weight < 0 or self.batch_size < 1:
+            raise ValueError("rendered_motion: weight and static_weight must be >= 0 and batch_size >= 1")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig
     intrinsics: str = "auto"
@@ -128,6 +144,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     guards: GuardConfig = field(default_factory=GuardConfig)
+    rendered_motion: RenderedMotionConfig = field(default_factory=RenderedMotionConfig)
 
     def __post_init__(self) -> None:
         if not isinstance(self.square_pixels, bool):
@@ -160,7 +177,7 @@ class TrainConfig:
 
 _SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "loss": LossOptions,
              "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig,
-             "guards": GuardConfig}
+             "guards": GuardConfig, "rendered_motion": RenderedMotionConfig}
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -2,12 +2,13 @@
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
                        [--sequence D] [--stride N] [--pose-refinement MODE] [--frames FIRST:END]
-                       --out RUN_DIR [--resume | --init-from CKPT] [--max-steps N]
+                       [--rendered-motion DIR] --out RUN_DIR [--resume | --init-from CKPT] [--max-steps N]
 
 Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it, and `--stride` (frame
 step of the training pairs, default the config's `data.stride`), `--pose-refinement` (camera motion of
 its losses, default the config's `pose_refinement`) and `--frames` (the frames its training pairs come
-from, default all before the held-out part) to the source right before it. Multi-GPU or
+from, default all before the held-out part) to the source right before it. `--rendered-motion DIR` is not a
+source: its rendered pairs supervise the object-motion field (with `rendered_motion.weight > 0`). Multi-GPU or
 multi-node: start the same command with `torchrun --nproc_per_node N -m
 depth_motion_ros.training.train_cli ...` (rank 0 writes logs and checkpoints).
 """
@@ -103,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw the preceding source's training pairs from frames FIRST..END-1 only (the "
                              "held-out last part stays out either way): keep a stretch out of training as a "
                              "development set")
+    parser.add_argument("--rendered-motion", action="append", default=[], metavar="DIR",
+                        help="a rendered sequence with exact object motion (depth_motion_synth --out DIR) that "
+                             "supervises the object-motion field; needs rendered_motion.weight > 0 (repeatable)")
     parser.add_argument("--out", required=True, help="run folder: checkpoints/, tensorboard/, train_config.yaml")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
@@ -130,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         print("depth_motion_train: give --resume or --init-from, not both", file=sys.stderr)
         return 2
     trainer = Trainer(config, args.sources, args.out, resume=args.resume, device=args.device,
-                      cache_dir=args.cache_dir, init_from=args.init_from)
+                      cache_dir=args.cache_dir, init_from=args.init_from, rendered_motion=args.rendered_motion)
     try:
         result = trainer.run()
     finally:

@@ -35,6 +35,7 @@ from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import with_inverted_reverse
 from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
+from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.summaries import training_images
 
@@ -108,9 +109,13 @@ class Trainer:
     """Trains `config.model` on `sources`, writing everything under `run_dir` (rank 0 only)."""
 
     def __init__(self, config: TrainConfig, sources: list[SourceSpec], run_dir: str | Path, resume: bool = False,
-                 device: str = "auto", cache_dir: str | Path | None = None, init_from: str | Path | None = None):
+                 device: str = "auto", cache_dir: str | Path | None = None, init_from: str | Path | None = None,
+                 rendered_motion: list[str | Path] | None = None):
         if not sources:
             raise ValueError("no training sources given")
+        rendered_motion = [str(folder) for folder in rendered_motion or []]
+        if (config.rendered_motion.weight > 0) != bool(rendered_motion):
+            raise ValueError("rendered_motion.weight > 0 and --rendered-motion DIR go together: give both or neither")
         if resume and init_from is not None:
             raise ValueError("--resume continues this run's own last.pt; --init-from starts a new run from "
                              "other weights: give one of them")
@@ -143,6 +148,10 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / CHECKPOINT_DIR
         self.context = distributed.init_distributed(device)
+        if rendered_motion and self.context.distributed:
+            raise ValueError("--rendered-motion runs outside DistributedDataParallel's forward: use one process")
+        self.rendered_motion_folders = rendered_motion
+        self.rendered = RenderedMotionPairs(rendered_motion, config.model.input_size) if rendered_motion else None
         self.device = self.context.device
         self.state = TrainingState()
         #: What `--init-from` started this run from (`lineage_record`), carried into every checkpoint.
@@ -316,7 +325,28 @@ class Trainer:
         if target is not None:
             weighted = self.config.refined_motion_target * target
             out = out._replace(total=out.total + weighted, terms={**out.terms, "refined_motion_target": weighted})
+        if self.rendered is not None and self.model.training:
+            weighted = self.config.rendered_motion.weight * self._rendered_motion_term(step)
+            out = out._replace(total=out.total + weighted, terms={**out.terms, "rendered_motion": weighted})
         return out, rgb, depth, motion, residual
+
+    def _rendered_motion_term(self, step: int) -> Tensor:
+        """The field's error on rendered pairs (training/rendered_motion.py). The pairs depend only on the seed
+        and the step, so a resumed run sees the same ones; the depth gets no gradient from this term."""
+        options = self.config.rendered_motion
+        batch = self.rendered.batch(np.random.default_rng([self.config.run.seed, step, 31]), options.batch_size)
+        rgb1, rgb2 = batch.rgb1.to(self.device), batch.rgb2.to(self.device)
+        with torch.no_grad(), self._autocast():
+            depth1, depth2 = self.model.depth(torch.cat([rgb1, rgb2])).float().chunk(2)
+        motion_net = self.model.motion_net
+        auto_mask, motion_net.auto_mask = motion_net.auto_mask, False  # every pixel gets a gradient
+        try:
+            with self._autocast():
+                field = self.model.motion(rgb1, depth1, rgb2, depth2).residual_translation.float()
+        finally:
+            motion_net.auto_mask = auto_mask
+        return rendered_motion_loss(field, depth1, batch.depth1.to(self.device), batch.motion.to(self.device),
+                                    options.static_weight)
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
         """One optimisation step; None when it was skipped for a non-finite loss or gradient."""
@@ -403,6 +433,7 @@ class Trainer:
             "train_seconds": round(self.state.train_seconds, 1),
             "training_config": self.config.to_dict(),
             "sources": [asdict(spec) for spec in self.sources],
+            "rendered_motion": self.rendered_motion_folders,
             "train_pairs": len(self.train_pairs),
             "dropped_static_pairs": self.train_pairs.dropped_static,
             "validation": dict(self.state.last_validation),
