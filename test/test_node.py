@@ -682,6 +682,19 @@ def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(c
             assert node._model_problem == NO_MODEL_MESSAGE and "depth_motion_train" in NO_MODEL_MESSAGE
         finally:
             node.destroy_node()
+
+        def runtime_failure(*args):  # what ONNX Runtime or CUDA raise: their own types, not ours
+            raise RuntimeError("InvalidProtobuf: the graph is damaged")
+
+        monkeypatch.setattr(node_module, "load_backend", runtime_failure)
+        node = DepthMotionNode(context=context, parameter_overrides=[Parameter("checkpoint", value=str(checkpoint))])
+        try:
+            assert node._predictor is None and "RuntimeError: InvalidProtobuf" in node._model_problem
+            (refused,) = node.set_parameters([Parameter("backend", value="onnx")])
+            assert not refused.successful and "InvalidProtobuf" in refused.reason
+            assert node.get_parameter("backend").value == "torch"
+        finally:
+            node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
 
@@ -702,7 +715,8 @@ def test_without_a_usable_checkpoint_the_node_runs_reports_and_loads_one_when_se
     status = diagnostics.wait_for(count + 1)[-1].status[0]
     assert status.level == DiagnosticStatus.ERROR and status.message.startswith("no model: ")
     assert {v.key: v.value for v in status.values}["model"] == "no model" and len(depth_out) == 0
-    (loaded,) = _set_parameters(h, checkpoint=str(checkpoint))
+    corrupt.write_bytes(checkpoint.read_bytes())  # the file is fixed: setting the same path again loads it
+    (loaded,) = _set_parameters(h, checkpoint=str(corrupt))
     assert loaded.successful, loaded.reason
     wait_until(logged(rosout, "now running model", Log.INFO), "the model-switch message")
     out = send_and_wait(camera, raw_image(scene(5), 10.1), depth_out)

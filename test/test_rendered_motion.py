@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_motion_ros.checkpoint import load_checkpoint
+from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_motion_ros.synthetic.synth_cli import main as synth_main
 from depth_motion_ros.training.config import RenderedMotionConfig
 from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
@@ -90,6 +90,9 @@ def test_the_trainer_adds_the_term_trains_only_the_field_and_records_the_folders
     saved = load_checkpoint(tmp / "run" / "checkpoints" / "last.pt").metadata
     assert saved["rendered_motion"] == [str(folder) for folder in rendered]
     assert saved["training_config"]["rendered_motion"]["weight"] == 1.0
+    with pytest.raises(CheckpointError, match="--rendered-motion"):
+        Trainer(config.with_max_steps(4), [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache",
+                rendered_motion=rendered[:1])
     unused = dataclasses.replace(config, rendered_motion=RenderedMotionConfig())
     with pytest.raises(ValueError, match="give both or neither"):
         Trainer(unused, [spec], tmp / "unused", device="cpu", cache_dir=tmp / "cache", init_from=start,

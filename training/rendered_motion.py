@@ -7,8 +7,9 @@ motion network predicts for a few rendered pairs and their true motion (session 
 also fires on real images that look unlike the renders; together with the official field loss on real
 video it stays sparse there.
 
-The field is in model units, the motion in metres, so the field is multiplied by each first frame's
-median ratio of true to predicted depth, as `depth_motion_eval` scores it (evaluation/object_motion.py).
+The field is in model units, the motion in metres, so the field is multiplied by a per-frame scale, the
+median over the frame's pixels of true / predicted depth (`depth_motion_eval` scales by the ratio of the two
+medians, within its depth cap: close, not identical).
 Static and moving pixels are averaged separately and then added (`static_weight` times the static mean),
 because moving pixels are few: a plain mean would teach a field of zeros.
 """

@@ -236,6 +236,10 @@ class Trainer:
                                   f"asks for {self.config.model}")
         if loaded.training_state is None:
             raise CheckpointError(f"{path} has no training state to resume from")
+        stored_rendered = loaded.metadata.get("rendered_motion") or []
+        if stored_rendered != self.rendered_motion_folders:
+            raise CheckpointError(f"{path} was trained with --rendered-motion {stored_rendered or 'none'}, this run "
+                                  f"gives {self.rendered_motion_folders or 'none'}: give the same to resume the run")
         # Runs saved before `square_pixels` existed trained with the head's own fy.
         stored_square = loaded.metadata.get("training_config", {}).get("square_pixels", False)
         if stored_square != self.config.square_pixels:

@@ -56,8 +56,10 @@ NO_MODEL_MESSAGE = (
     "pass '-p checkpoint:=RUN_DIR/checkpoints/best.pt' (or set it while the node runs).")
 
 
-#: Settings that choose and load the model: changing one at run time loads a new one.
+#: Settings that choose and load the model, and the parameters behind them: changing one at run time loads a
+#: new model.
 MODEL_SETTINGS = ("checkpoint", "device", "backend", "input_size")
+MODEL_PARAMETERS = ("checkpoint", "device", "backend", "input_height", "input_width")
 
 
 class StartupError(RuntimeError):
@@ -82,6 +84,9 @@ def load_predictor(settings: NodeSettings) -> PredictorBase:
         predictor = load_backend(str(path), settings.device, settings.backend)
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': {error}") from error
+    except Exception as error:  # ONNX Runtime / onnx / CUDA raise their own types: still no model, not a crash
+        raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': "
+                           f"{type(error).__name__}: {error}") from error
     if settings.input_size is not None:
         predictor.input_size = settings.input_size
     return predictor
@@ -214,7 +219,10 @@ class DepthMotionNode(Node):
         except (ValueError, TypeError) as error:
             return SetParametersResult(successful=False, reason=str(error))
         previous = self._settings
-        if any(getattr(settings, name) != getattr(previous, name) for name in MODEL_SETTINGS):
+        changed = any(getattr(settings, name) != getattr(previous, name) for name in MODEL_SETTINGS)
+        # Without a model, setting the same checkpoint again retries it (the file may exist by now).
+        retry = self._pipeline is None and any(parameter.name in MODEL_PARAMETERS for parameter in parameters)
+        if changed or retry:
             try:
                 predictor = load_predictor(settings)
             except StartupError as error:
@@ -361,9 +369,11 @@ class DepthMotionNode(Node):
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._settings
-        if self._pipeline is None:
+        with self._pipeline_lock:
+            missing, problem = self._pipeline is None, self._model_problem
+        if missing:
             self._stats.record_rejected()
-            self.get_logger().error(f"image not processed, no model: {self._model_problem.rstrip('.')}. Set the "
+            self.get_logger().error(f"image not processed, no model: {problem.rstrip('.')}. Set the "
                                     "parameter 'checkpoint' to a usable file.", throttle_duration_sec=WARN_THROTTLE_S)
             return
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
@@ -456,10 +466,11 @@ class DepthMotionNode(Node):
         return latency
 
     def destroy_node(self) -> None:
-        """Stop the worker before the publishers it uses go away."""
-        self._stopping.set()
-        self._slot.close()
-        self._worker.join(timeout=10.0)
+        """Stop the worker before the publishers it uses go away (a node whose start-up failed has none)."""
+        if hasattr(self, "_worker"):
+            self._stopping.set()
+            self._slot.close()
+            self._worker.join(timeout=10.0)
         super().destroy_node()
 
 
