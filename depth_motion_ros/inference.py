@@ -74,9 +74,9 @@ class PredictorBase:
 
         `flip_average` is Monodepth2's post-processing without its ramped image borders: the images and their
         mirror images go through the network as one batch, and the result is the harmonic mean of each depth
-        and its mirror's, mirrored back (the mean disparity, so a far outlier in one cannot dominate). The network's errors on an image
-        and on its mirror are partly independent, so the mean is more accurate, for a second depth pass
-        (figures: docs/models.md).
+        and its mirror's, mirrored back (the mean disparity, so a far outlier in one cannot dominate). The
+        network's errors on an image and on its mirror are partly independent, so the mean is more accurate,
+        for a second depth pass (figures: docs/models.md).
         """
         if not flip_average:
             return self.network_depth(images)

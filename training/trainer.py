@@ -279,8 +279,7 @@ class Trainer:
         """
         first, second = learned.float().chunk(2, dim=0)
         learned = 0.5 * (first + second)
-        if self.config.square_pixels:
-            learned = learned.clone()
+        if self.config.square_pixels:  # `learned` is a new tensor: set in place
             learned[:, 1, 1] = learned[:, 0, 0] * batch["square_pixel_aspect"].to(self.device)
         given = batch["intrinsics"].to(self.device)
         if self.config.intrinsics == "given":

@@ -126,7 +126,8 @@ class DepthMotionNode(Node):
         self._pipeline: DepthMotionPipeline | None = None
         self._model_problem: str | None = None
         try:
-            self._use_predictor(predictor if predictor is not None else load_predictor(self._settings))
+            self._use_predictor(predictor if predictor is not None else load_predictor(self._settings),
+                                self._settings.camera_mount)
         except StartupError as error:
             self._model_problem = str(error)
         self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
@@ -164,12 +165,13 @@ class DepthMotionNode(Node):
         size = predictor.input_size
         return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.device}"
 
-    def _use_predictor(self, predictor: PredictorBase) -> None:
-        """Run `predictor` from the next frame on, with a new pipeline: odometry restarts at the odom origin
-        (another model has another depth scale), and no motion is estimated across the switch."""
+    def _use_predictor(self, predictor: PredictorBase, mount: str) -> None:
+        """Run `predictor` from the next frame on, with a new pipeline for a camera mounted as `mount`: odometry
+        restarts at the odom origin (another model has another depth scale), and no motion is estimated across
+        the switch."""
         with self._pipeline_lock:
             self._predictor = predictor
-            self._pipeline = DepthMotionPipeline(predictor, camera_mount(self._settings.camera_mount))
+            self._pipeline = DepthMotionPipeline(predictor, camera_mount(mount))
             self._model_problem = None
             self._previous_header = None
             self._last_remapped = None
@@ -227,8 +229,7 @@ class DepthMotionNode(Node):
                 predictor = load_predictor(settings)
             except StartupError as error:
                 return SetParametersResult(successful=False, reason=str(error))
-            self._settings = settings
-            self._use_predictor(predictor)
+            self._use_predictor(predictor, settings.camera_mount)
             self.get_logger().info(f"now running {self._model_text()}; odometry restarts at the odom origin")
         self._settings = settings
         if settings.camera_mount != previous.camera_mount:
