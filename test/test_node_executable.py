@@ -28,6 +28,16 @@ def _start(*ros_args: str, command: list[str] | None = None, **popen) -> subproc
                             stderr=subprocess.STDOUT, text=True, **popen)
 
 
+def _finish(process: subprocess.Popen, timeout: float) -> str:
+    """The process's output once it has exited; killed after `timeout` s, so that a node that should have
+    stopped never outlives the test (it would answer the next tests' services on this domain)."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()[0]
+
+
 @pytest.fixture(params=["venv console script", "colcon install tree"])
 def node_command(request, tmp_path) -> tuple[list[str], dict]:
     """How to start the node: the venv's console script, or the executable that `ros2 run` would start from a
@@ -74,7 +84,7 @@ def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkp
         probe.destroy_node()
         rclpy.shutdown(context=context)
         process.send_signal(signal.SIGINT)
-        output = process.communicate(timeout=30)[0]
+        output = _finish(process, 30)
     assert process.returncode == 0, output
 
 
@@ -88,7 +98,11 @@ def test_console_script_without_a_usable_model_says_why_and_keeps_running(tmp_pa
         assert process.poll() is None, "the node must keep running"
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # never outlive the test (see _finish)
+            process.wait()
         reader.join(timeout=10)
     output = "".join(lines)
     assert process.returncode == 0, output
@@ -97,6 +111,6 @@ def test_console_script_without_a_usable_model_says_why_and_keeps_running(tmp_pa
 
 def test_console_script_stops_with_one_clear_message_on_invalid_parameters():
     process = _start("-p", "scale_mode:=magic")
-    output = process.communicate(timeout=60)[0]
+    output = _finish(process, 60)
     assert process.returncode == 1
     assert "invalid parameters: parameter 'scale_mode'" in output and "Traceback" not in output
