@@ -158,15 +158,25 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(image_folder_and_r
     assert load_checkpoint(second / "checkpoints" / "last.pt").metadata["initialised_from"] == lineage
 
 
-def test_init_from_refuses_a_model_of_another_shape_and_resume_together(image_folder_and_recipe, tmp_path, capsys):
+def test_init_from_takes_another_input_size_refuses_another_architecture_and_resume_together(
+        image_folder_and_recipe, tmp_path, capsys):
     folder, recipe = image_folder_and_recipe
     run = tmp_path / "run"
     assert main(["--config", str(recipe), "--images", str(folder), "--out", str(run), "--device", "cpu",
                  "--max-steps", "1"]) == 0
-    other_recipe = tmp_path / "other.yaml"
-    other_recipe.write_text(TINY_RECIPE.replace("input_width: 64", "input_width: 96"))
-    with pytest.raises(Exception, match="--init-from"):
-        main(["--config", str(other_recipe), "--images", str(folder), "--out", str(tmp_path / "o"), "--device",
+    source = load_checkpoint(run / "checkpoints" / "last.pt")
+    wider = tmp_path / "wider.yaml"  # a wider camera: same networks, another input size
+    wider.write_text(TINY_RECIPE.replace("input_width: 64", "input_width: 96"))
+    assert main(["--config", str(wider), "--images", str(folder), "--out", str(tmp_path / "w"), "--device", "cpu",
+                 "--max-steps", "0", "--init-from", str(run / "checkpoints" / "last.pt")]) == 0
+    started = load_checkpoint(tmp_path / "w" / "checkpoints" / "last.pt")
+    assert started.config.input_size == (32, 96)
+    for name, value in source.model.state_dict().items():
+        assert (started.model.state_dict()[name] == value).all(), name
+    narrower = tmp_path / "narrower.yaml"  # another architecture: refused
+    narrower.write_text(TINY_RECIPE.replace("input_width: 64", "input_width: 64, depth_width_multiplier: 0.25"))
+    with pytest.raises(Exception, match="only input_height and input_width may differ"):
+        main(["--config", str(narrower), "--images", str(folder), "--out", str(tmp_path / "o"), "--device",
               "cpu", "--max-steps", "1", "--init-from", str(run / "checkpoints" / "last.pt")])
     assert main(["--config", str(recipe), "--images", str(folder), "--out", str(run), "--device", "cpu",
                  "--resume", "--init-from", str(run / "checkpoints" / "last.pt")]) == 2

@@ -219,12 +219,19 @@ class Trainer:
         """Start from another checkpoint's weights (e.g. the bundled model) with a fresh optimizer at step 0:
         fine-tuning on a robot's own recordings, or carrying a model from one session's run into the next."""
         loaded = load_checkpoint(path, map_location="cpu")
-        if loaded.config != self.config.model:
+        wanted = self.config.model
+        # Both networks are fully convolutional, so the input size is not part of the weights: a model can be
+        # fine-tuned at the size that suits another camera's aspect ratio. Every other field is architecture.
+        if loaded.config.replace(input_height=wanted.input_height, input_width=wanted.input_width) != wanted:
             raise CheckpointError(f"--init-from {path} holds model {loaded.config}, but the config asks for "
-                                  f"{self.config.model}; copy its 'model' section into the recipe")
+                                  f"{wanted}; copy its 'model' section into the recipe (only input_height "
+                                  f"and input_width may differ)")
         self.model.load_state_dict(loaded.model.state_dict())
         self.initialised_from = lineage_record(path, loaded.metadata)
         LOG.info("initialised the weights from %s (step %s there)", path, loaded.metadata.get("step", "?"))
+        if loaded.config.input_size != wanted.input_size:
+            LOG.info("input size %dx%d -> %dx%d (height x width): same weights, new size", *loaded.config.input_size,
+                     *wanted.input_size)
 
     def _resume(self) -> None:
         path = self.checkpoint_dir / LAST
