@@ -667,7 +667,8 @@ def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(c
                 Parameter("checkpoint", value=str(checkpoint)), Parameter("scale_mode", value="magic")])
         cases = [([Parameter("checkpoint", value="/no/such.pt")], "checkpoint not found"),
                  ([Parameter("checkpoint", value=str(checkpoint)), Parameter("backend", value="onnx"),
-                   Parameter("input_height", value=96), Parameter("input_width", value=96)], "only with backend 'torch'"),
+                   Parameter("input_height", value=96), Parameter("input_width", value=96)],
+                  "only with backend 'torch'"),
                  ([Parameter("checkpoint", value=str(checkpoint)), Parameter("input_height", value=100),
                    Parameter("input_width", value=96)], "multiples of 32")]
         for overrides, problem in cases:

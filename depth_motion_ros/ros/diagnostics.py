@@ -28,12 +28,12 @@ class Health:
 def assess(figures: WindowFigures, camera_problem: str | None, model_problem: str | None = None) -> Health:
     """The level and one-line message of a window of frames.
 
-    ERROR first when there is no model (`model_problem`: why it could not be loaded); the node runs on and
-    waits for a usable 'checkpoint'. STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: processing raised (a bug; the log
-    has the reason). WARN: images were rejected as bad input, images arrive but no frame finished in the
-    period (a frame slower than the period), or the camera model is not what it should be
-    (`camera_problem`: a camera_info of another size, an unsupported lens model, ...). OK otherwise, also
-    when no output is wanted (the node then skips the work by design), and when frames are dropped: the node
+    ERROR first when there is no model (`model_problem`: why it could not be loaded); the node runs on and waits
+    for a usable 'checkpoint'. STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: processing
+    raised (a bug; the log has the reason). WARN: images were rejected as bad input, images arrive but no frame
+    finished in the period (a frame slower than the period), or the camera model is not what it should be
+    (`camera_problem`: a camera_info of another size, an unsupported lens model, ...). OK otherwise, also when
+    no output is wanted (the node then skips the work by design), and when frames are dropped: the node
     processes the newest frame and skips the rest by design.
     """
     if model_problem:
