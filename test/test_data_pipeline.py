@@ -203,10 +203,10 @@ def test_intrinsics_follow_exact_crop_and_resize_formulas():
 def test_augment_pair_applies_identical_changes_to_both_frames():
     rng_image = np.random.default_rng(5)
     frame = rng_image.integers(0, 256, (80, 100, 3), dtype=np.uint8)
-    a1, a2, k = augment_pair(frame, frame.copy(), K, (64, 64), np.random.default_rng(11),
+    a1, a2, k, _ = augment_pair(frame, frame.copy(), K, (64, 64), np.random.default_rng(11),
                              AugmentConfig(colour_jitter=0.3))
     assert torch.equal(a1, a2)  # same crop, flip and jitter on both frames
     assert a1.min() >= 0 and a1.max() <= 1 and k.shape == (3, 3)
-    plain1, _, _ = resize_pair(frame, frame, K, (64, 64))
+    plain1, _, _, _ = resize_pair(frame, frame, K, (64, 64))
     assert not torch.allclose(a1, plain1)
 

@@ -10,6 +10,7 @@ matters when intrinsics are learned.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -31,6 +32,21 @@ class AugmentConfig:
         return cls(**values)
 
 
+class PairGeometry(NamedTuple):
+    """The geometric change applied to a pair: crop ``(x0, y0, width, height)`` of the cached frame, resize to
+    the output size, then mirror if ``flip``. Ground-truth maps of the pair follow it (`geometry_of_map`)."""
+
+    crop_box: tuple[int, int, int, int]
+    flip: bool
+
+
+class AugmentedPair(NamedTuple):
+    rgb1: torch.Tensor  # float [3, H, W] in [0, 1]
+    rgb2: torch.Tensor
+    intrinsics: np.ndarray  # 3x3 of the output
+    geometry: PairGeometry
+
+
 def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 -> float32 [3, H, W] in [0, 1]."""
     rgb = np.ascontiguousarray(rgb)
@@ -48,10 +64,28 @@ def _resize(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def resize_pair(rgb1: np.ndarray, rgb2: np.ndarray, intrinsics: np.ndarray, output_hw: tuple[int, int]
-                ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+                ) -> AugmentedPair:
     """No augmentation: both frames resized to ``output_hw`` (validation, or augmentation disabled)."""
     k = resize_intrinsics(np.asarray(intrinsics, dtype=np.float64), rgb1.shape[:2], output_hw)
-    return _to_tensor(_resize(rgb1, output_hw)), _to_tensor(_resize(rgb2, output_hw)), k
+    whole = PairGeometry((0, 0, rgb1.shape[1], rgb1.shape[0]), False)
+    return AugmentedPair(_to_tensor(_resize(rgb1, output_hw)), _to_tensor(_resize(rgb2, output_hw)), k, whole)
+
+
+def geometry_of_map(values: np.ndarray, geometry: PairGeometry, output_hw: tuple[int, int]) -> np.ndarray:
+    """A per-pixel ground-truth map (e.g. depth [H, W]) of a cached frame given the pair's geometric change.
+
+    Nearest-neighbour resizing: averaging across a depth edge would invent surfaces that do not exist.
+    """
+    x0, y0, crop_w, crop_h = geometry.crop_box
+    out = cv2.resize(np.ascontiguousarray(values[y0:y0 + crop_h, x0:x0 + crop_w]), (output_hw[1], output_hw[0]),
+                     interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(out[:, ::-1]) if geometry.flip else out
+
+
+def mirror_rigid_motion(motion: np.ndarray) -> np.ndarray:
+    """A 4x4 camera motion as seen in horizontally mirrored images: x -> -x on both sides (F T F)."""
+    mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
+    return mirror @ motion @ mirror
 
 
 def crop_resize_flip(rgb1: np.ndarray, rgb2: np.ndarray, intrinsics: np.ndarray, output_hw: tuple[int, int],
@@ -86,11 +120,10 @@ def colour_jitter(rgb1: torch.Tensor, rgb2: torch.Tensor, strength: float, rng: 
 
 
 def augment_pair(rgb1: np.ndarray, rgb2: np.ndarray, intrinsics: np.ndarray, output_hw: tuple[int, int],
-                 rng: np.random.Generator, config: AugmentConfig
-                 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+                 rng: np.random.Generator, config: AugmentConfig) -> AugmentedPair:
     """Random crop-and-resize, flip and colour jitter of one pair (uint8 HxWx3 frames of equal size).
 
-    Returns float [3, H, W] tensors at ``output_hw`` and the intrinsics of the result.
+    Returns float [3, H, W] tensors at ``output_hw``, the intrinsics of the result and the geometric change.
     """
     height, width = rgb1.shape[:2]
     out_h, out_w = output_hw
@@ -106,4 +139,4 @@ def augment_pair(rgb1: np.ndarray, rgb2: np.ndarray, intrinsics: np.ndarray, out
     t1, t2 = _to_tensor(out1), _to_tensor(out2)
     if config.colour_jitter > 0:
         t1, t2 = colour_jitter(t1, t2, config.colour_jitter, rng)
-    return t1, t2, k
+    return AugmentedPair(t1, t2, k, PairGeometry((x0, y0, crop_w, crop_h), flip))

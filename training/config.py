@@ -118,6 +118,27 @@ class RenderedMotionConfig:
 
 
 @dataclass(frozen=True)
+class GivenGroundTruth:
+    """Rungs of a diagnosis ladder, for sequences with exact ground truth (rendered worlds): the losses and the
+    motion network get the true depth and/or camera motion in place of the networks' own, so that what is
+    left to learn is isolated. Depth and ego-motion given: only the object-motion field learns; ego-motion
+    given: depth (and the field) learn against metric camera motion; depth given: ego-motion (and the field)
+    learn. The ground truth is an input, never a loss target: training stays photometric. All false: the
+    method itself."""
+
+    depth: bool = False
+    ego_motion: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth, bool) or not isinstance(self.ego_motion, bool):
+            raise ValueError("given: depth and ego_motion must be true or false")
+
+    @property
+    def any(self) -> bool:
+        return self.depth or self.ego_motion
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: ModelConfig
     intrinsics: str = "auto"
@@ -145,6 +166,7 @@ class TrainConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     guards: GuardConfig = field(default_factory=GuardConfig)
     rendered_motion: RenderedMotionConfig = field(default_factory=RenderedMotionConfig)
+    given: GivenGroundTruth = field(default_factory=GivenGroundTruth)
 
     def __post_init__(self) -> None:
         if not isinstance(self.square_pixels, bool):
@@ -158,6 +180,12 @@ class TrainConfig:
         if self.pose_refinement != "none" and not self.optim.freeze_motion:
             raise ValueError("pose_refinement replaces the motion network's camera motion in the losses, so that "
                              "network would learn no ego-motion: it needs optim.freeze_motion: true")
+        if self.given.ego_motion and (self.pose_refinement != "none" or self.refined_motion_target > 0):
+            raise ValueError("given.ego_motion replaces the camera motion with the true one: pose_refinement and "
+                             "refined_motion_target would have nothing to act on")
+        if self.given.depth and (self.optim.freeze_motion or self.optim.intrinsics_only):
+            raise ValueError("given.depth leaves only the motion network to train: it cannot be combined with "
+                             "optim.freeze_motion or optim.intrinsics_only")
         if self.refined_motion_target < 0:
             raise ValueError(f"refined_motion_target must be >= 0, got {self.refined_motion_target}")
         if self.refined_motion_target > 0 and self.optim.freeze_motion:
@@ -177,7 +205,7 @@ class TrainConfig:
 
 _SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "loss": LossOptions,
              "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig,
-             "guards": GuardConfig, "rendered_motion": RenderedMotionConfig}
+             "guards": GuardConfig, "rendered_motion": RenderedMotionConfig, "given": GivenGroundTruth}
 
 
 def _merge(base: dict, override: dict) -> dict:

@@ -32,13 +32,15 @@ import numpy as np
 import torch
 
 from depth_motion_ros.geometry import resize_intrinsics
-from depth_motion_ros.training.augment import AugmentConfig, augment_pair, resize_pair
+from depth_motion_ros.training.augment import (AugmentConfig, augment_pair, geometry_of_map, mirror_rigid_motion,
+                                               resize_pair)
 
 LOG = logging.getLogger(__name__)
 
 #: Part of every cache's key: raise it when cached frames would differ (2: bag frames are rectified when
-#: their camera_info has lens distortion; 3: the metadata records the source's frame size).
-CACHE_FORMAT = 3
+#: their camera_info has lens distortion; 3: the metadata records the source's frame size; 4: ground-truth
+#: poses are kept beside the depth).
+CACHE_FORMAT = 4
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,13 @@ class SourceSpec:
 
 class FrameCache:
     """Frames of one source at a fixed size in a memmapped uint8 file, plus timestamps, intrinsics and
-    any ground-truth depth (float16, NaN where unknown), all at the cached size, and the size the source's
-    frames had (`source_hw`), which the cached pixels no longer show."""
+    any ground-truth depth (float16, NaN where unknown), all at the cached size, any ground-truth poses
+    (4x4 camera-to-world, optical frame), and the size the source's frames had (`source_hw`), which the
+    cached pixels no longer show."""
 
     RGB_FILE = "rgb.u8"
     DEPTH_FILE = "depth.npz"
+    POSES_FILE = "poses.npz"
     META_FILE = "meta.json"
 
     def __init__(self, directory: Path):
@@ -104,6 +108,11 @@ class FrameCache:
             with np.load(depth_path) as stored:
                 for index, depth in zip(stored["indices"], stored["depth"]):
                     self.depth[int(index)] = depth
+        poses_path = self.directory / self.POSES_FILE
+        self.poses: dict[int, np.ndarray] = {}
+        if poses_path.is_file():
+            with np.load(poses_path) as stored:
+                self.poses = {int(index): pose for index, pose in zip(stored["indices"], stored["poses"])}
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -111,7 +120,7 @@ class FrameCache:
     @classmethod
     def build(cls, frames: Iterable, directory: Path, size: tuple[int, int], name: str,
               source_intrinsics: np.ndarray | None = None) -> "FrameCache":
-        """Stream ``frames`` (objects with .timestamp, .rgb, .intrinsics, .depth) into ``directory``.
+        """Stream ``frames`` (objects with .timestamp, .rgb, .intrinsics, .depth, .pose) into ``directory``.
 
         The metadata is written last, by atomic rename, so an interrupted build is never mistaken for a
         complete cache. Intrinsics come from ``source_intrinsics`` or else the first frame that has
@@ -123,6 +132,8 @@ class FrameCache:
         timestamps: list[float] = []
         depth_indices: list[int] = []
         depth_maps: list[np.ndarray] = []
+        pose_indices: list[int] = []
+        poses: list[np.ndarray] = []
         intrinsics = None if source_intrinsics is None else np.asarray(source_intrinsics, dtype=np.float64)
         intrinsics_size: tuple[int, int] | None = None
         with open(directory / cls.RGB_FILE, "wb") as rgb_file:
@@ -142,11 +153,17 @@ class FrameCache:
                     depth_maps.append(cv2.resize(depth.astype(np.float32), (width, height),
                                                  interpolation=cv2.INTER_NEAREST).astype(np.float16))
                     depth_indices.append(len(timestamps))
+                pose = getattr(frame, "pose", None)
+                if pose is not None and np.isfinite(pose).all():
+                    poses.append(np.asarray(pose, dtype=np.float64))
+                    pose_indices.append(len(timestamps))
                 timestamps.append(float(frame.timestamp))
         if not timestamps:
             raise ValueError(f"{name}: the source produced no frames")
         if depth_maps:
             np.savez(directory / cls.DEPTH_FILE, indices=np.asarray(depth_indices), depth=np.stack(depth_maps))
+        if poses:
+            np.savez(directory / cls.POSES_FILE, indices=np.asarray(pose_indices), poses=np.stack(poses))
         scaled = None if intrinsics is None else resize_intrinsics(intrinsics, intrinsics_size, size).tolist()
         meta = {"format": CACHE_FORMAT, "name": name, "height": height, "width": width,
                 "source_height": intrinsics_size[0], "source_width": intrinsics_size[1],
@@ -282,11 +299,17 @@ class PairDataset(torch.utils.data.Dataset):
     Training samples are augmented with an RNG seeded by (seed, epoch, index), so the data of a step
     depends only on those numbers: identical across data-loader workers, ranks and resumed runs.
     Validation samples are only resized, and carry frame 1's ground-truth depth (NaN where unknown)
-    at the cached size.
+    at the cached size (``with_depth``).
+
+    ``with_ground_truth`` adds what the ground-truth-given rungs of a diagnosis feed the losses in place of
+    a network's output (`GivenGroundTruth`), following the sample's own crop, resize and flip: both frames'
+    depth at the output size (``given_depth1``, ``given_depth2`` [1, H, W], NaN where unknown) and the
+    camera motion of the pair (``given_motion`` 4x4, points of camera 1 into camera 2, NaN where unknown).
     """
 
     def __init__(self, caches: list[FrameCache], pairs: PairIndex, output_hw: tuple[int, int],
-                 augment: AugmentConfig | None, seed: int = 0, with_depth: bool = False):
+                 augment: AugmentConfig | None, seed: int = 0, with_depth: bool = False,
+                 with_ground_truth: bool = False):
         self.caches = caches
         self.rows = pairs.rows
         self.output_hw = output_hw
@@ -294,6 +317,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.epoch = 0
         self.with_depth = with_depth
+        self.with_ground_truth = with_ground_truth
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -310,9 +334,10 @@ class PairDataset(torch.utils.data.Dataset):
         cache_hw = (cache.height, cache.width)
         if self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, self.epoch, index])
-            rgb1, rgb2, k_out = augment_pair(cache.rgb[i], cache.rgb[j], k, self.output_hw, rng, self.augment)
+            rgb1, rgb2, k_out, geometry = augment_pair(cache.rgb[i], cache.rgb[j], k, self.output_hw, rng,
+                                                       self.augment)
         else:
-            rgb1, rgb2, k_out = resize_pair(cache.rgb[i], cache.rgb[j], k, self.output_hw)
+            rgb1, rgb2, k_out, geometry = resize_pair(cache.rgb[i], cache.rgb[j], k, self.output_hw)
         sample = {
             "rgb1": rgb1, "rgb2": rgb2, "source": torch.tensor(number),
             "intrinsics": torch.as_tensor(k_out, dtype=torch.float32),
@@ -323,6 +348,18 @@ class PairDataset(torch.utils.data.Dataset):
             depth = cache.depth.get(i)
             sample["depth1"] = (torch.from_numpy(depth.astype(np.float32)) if depth is not None
                                 else torch.full(cache_hw, float("nan")))
+        if self.with_ground_truth:
+            for name, frame in (("given_depth1", i), ("given_depth2", j)):
+                depth = cache.depth.get(frame)
+                sample[name] = (torch.from_numpy(geometry_of_map(depth.astype(np.float32), geometry,
+                                                                 self.output_hw))[None]
+                                if depth is not None else torch.full((1, *self.output_hw), float("nan")))
+            motion = np.full((4, 4), np.nan)
+            if i in cache.poses and j in cache.poses:  # camera-to-world poses: p2 = inv(T_w2) T_w1 p1
+                motion = np.linalg.solve(cache.poses[j], cache.poses[i])
+                if geometry.flip:
+                    motion = mirror_rigid_motion(motion)
+            sample["given_motion"] = torch.as_tensor(motion, dtype=torch.float32)
         return sample
 
 

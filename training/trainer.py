@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
+from depth_motion_ros.geometry.rotations import matrix_to_axis_angle
 from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_norm_noise
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
@@ -33,7 +34,7 @@ from depth_motion_ros.training.data import (FrameCache, PairDataset, PairIndex, 
 from depth_motion_ros.training.guards import failure_indicators, failure_warnings
 from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
-from depth_motion_ros.training.motion_inversion import with_inverted_reverse
+from depth_motion_ros.training.motion_inversion import invert_rigid_motion, with_inverted_reverse
 from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
 from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
@@ -69,11 +70,13 @@ class TrainingForward(nn.Module):
         self.model = model
         self.both_orders = both_orders
 
-    def forward(self, rgb1: Tensor, rgb2: Tensor) -> tuple[Tensor, Tensor, MotionOutput]:
+    def forward(self, rgb1: Tensor, rgb2: Tensor, given_depth: Tensor | None = None
+                ) -> tuple[Tensor, Tensor, MotionOutput]:
         """Depth [2B] of ``[frames1; frames2]``, its partner, and the motion: [2B] when the network sees
-        both orders, else [B] for 1 -> 2 only (the caller derives the reverse, `with_inverted_reverse`)."""
+        both orders, else [B] for 1 -> 2 only (the caller derives the reverse, `with_inverted_reverse`).
+        ``given_depth`` [2B, 1, H, W] replaces the depth network (`GivenGroundTruth.depth`)."""
         rgb = torch.cat([rgb1, rgb2], dim=0)
-        depth = self.model.depth(rgb)
+        depth = self.model.depth(rgb) if given_depth is None else given_depth
         partner_depth = _swap_halves(depth)
         if self.both_orders:
             return depth, partner_depth, self.model.motion(rgb, depth, _swap_halves(rgb), partner_depth)
@@ -168,13 +171,14 @@ class Trainer:
         if len(self.train_pairs) < config.optim.batch_size * self.context.world_size:
             raise ValueError(f"only {len(self.train_pairs)} training pairs (after dropping "
                              f"{self.train_pairs.dropped_static} near-static ones): fewer than one batch per rank")
+        self._check_given_ground_truth()
         self.train_set = PairDataset(self.caches, self.train_pairs, config.model.input_size, config.augment,
-                                     seed=config.run.seed)
+                                     seed=config.run.seed, with_ground_truth=config.given.any)
 
         torch.manual_seed(config.run.seed)  # identical initial weights on every rank
         self.model = DepthMotionModel(config.model).to(self.device)
-        if config.optim.freeze_depth:  # before DistributedDataParallel, which registers what needs gradients
-            self.model.depth_net.requires_grad_(False)
+        if config.optim.freeze_depth or config.given.depth:  # before DistributedDataParallel, which registers
+            self.model.depth_net.requires_grad_(False)             # what needs gradients
         if config.optim.freeze_motion:
             self.model.motion_net.requires_grad_(False)
         if config.optim.intrinsics_only:
@@ -214,6 +218,19 @@ class Trainer:
         if self.config.intrinsics == "given" and missing:
             raise ValueError(f"intrinsics: given, but these sources have no camera intrinsics: {missing}; "
                              f"use 'auto' or 'learned'")
+
+    def _check_given_ground_truth(self) -> None:
+        """`given` needs the truth for every frame of every pair, training and validation alike."""
+        given = self.config.given
+        for rows in (self.train_pairs.rows, self.val_pairs.rows):
+            for number, cache in enumerate(self.caches):
+                frames = set(rows[rows[:, 0] == number][:, 1:].ravel().tolist())
+                for wanted, have, what in ((given.depth, cache.depth, "depth"), (given.ego_motion, cache.poses,
+                                                                                  "poses")):
+                    missing = frames - set(have) if wanted else set()
+                    if missing:
+                        raise ValueError(f"given.{'depth' if what == 'depth' else 'ego_motion'}: source {cache.name} "
+                                         f"has no ground-truth {what} for {len(missing)} of its frames")
 
     def _init_weights(self, path: Path) -> None:
         """Start from another checkpoint's weights (e.g. the bundled model) with a fresh optimizer at step 0:
@@ -306,8 +323,12 @@ class Trainer:
                                                                                        MotionOutput, Tensor]:
         rgb1 = batch["rgb1"].to(self.device, non_blocking=True)
         rgb2 = batch["rgb2"].to(self.device, non_blocking=True)
+        given = self.config.given
+        given_depth = self._given_depth(batch) if given.depth else None
         with self._autocast():
-            depth, partner_depth, motion = module(rgb1, rgb2)
+            depth, partner_depth, motion = module(rgb1, rgb2, given_depth)
+        if given.ego_motion:
+            motion = self._with_given_camera_motion(motion, batch["given_motion"].to(self.device))
         learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
         intrinsics = self._intrinsics(batch, learned)
         rgb = torch.cat([rgb1, rgb2], dim=0)
@@ -339,6 +360,25 @@ class Trainer:
             weighted = self.config.rendered_motion.weight * self._rendered_motion_term(step)
             out = out._replace(total=out.total + weighted, terms={**out.terms, "rendered_motion": weighted})
         return out, rgb, depth, motion, residual
+
+    def _given_depth(self, batch: dict[str, Tensor]) -> Tensor:
+        """True depth [2B, 1, H, W] of ``[frames1; frames2]``; where there is no surface (sky) the far limit of
+        validation, so those pixels warp as (nearly) at infinity."""
+        depth = torch.cat([batch["given_depth1"], batch["given_depth2"]], dim=0).to(self.device)
+        far = self.config.validation.max_depth
+        return torch.nan_to_num(depth, nan=far).clamp(self.config.validation.min_depth, far)
+
+    def _with_given_camera_motion(self, motion: MotionOutput, given: Tensor) -> MotionOutput:
+        """The true camera motion of each pair (``given`` [B, 4, 4], camera 1 -> 2) in place of the network's:
+        [B] forward, or [2B] forward then reverse when the network sees both orders. Constants: the rotation
+        and translation heads get no gradient; the field and the intrinsics keep theirs."""
+        rotation, translation = matrix_to_axis_angle(given[:, :3, :3]), given[:, :3, 3]
+        if self._both_orders:
+            reverse_rotation, reverse_translation = invert_rigid_motion(rotation, translation)
+            rotation = torch.cat([rotation, reverse_rotation])
+            translation = torch.cat([translation, reverse_translation])
+        return motion._replace(rotation=rotation.to(motion.rotation.dtype),
+                               translation=translation.to(motion.translation.dtype))
 
     def _rendered_motion_term(self, step: int) -> Tensor:
         """The field's error on rendered pairs (training/rendered_motion.py). The pairs depend only on the seed
@@ -389,7 +429,8 @@ class Trainer:
         rows = self.val_pairs.rows
         if 0 < limit < len(rows):
             rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(int)]
-        dataset = PairDataset(self.caches, PairIndex(rows), self.config.model.input_size, None, with_depth=True)
+        dataset = PairDataset(self.caches, PairIndex(rows), self.config.model.input_size, None, with_depth=True,
+                              with_ground_truth=self.config.given.any)
         loader = torch.utils.data.DataLoader(dataset, batch_size=self.config.optim.batch_size, shuffle=False,
                                              num_workers=0, generator=torch.Generator())
         forward = TrainingForward(self.model, self._both_orders)
