@@ -7,7 +7,7 @@ import torch
 from depth_motion_ros.geometry import axis_angle_to_matrix, warp_frame
 from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
 from depth_motion_ros.networks import DepthMotionModel, RandomizedLayerNorm, set_layer_norm_noise
-from depth_motion_ros.networks.motion_net import MotionNet
+from depth_motion_ros.networks.motion_net import SCALE_FLOOR, MotionNet
 
 TINY = dict(depth_width_multiplier=0.25, motion_width_multiplier=0.125)
 
@@ -57,17 +57,37 @@ def test_motion_output_scales_and_their_floor():
     assert torch.allclose(doubled.residual_translation, 0.1 * out.residual_translation)
 
 
-def test_a_scale_below_its_floor_still_gets_a_gradient():
-    """As the official constraint (a projection after each update), not a clamp that kills the gradient:
-    a scale that momentum pushed under the floor must be able to climb back."""
+def test_scales_are_projected_onto_the_floor_and_get_a_gradient_there():
+    """As the official constraint: after each update the variables are projected back onto the floor, so a
+    scale that an update pushed under the floor sits exactly at it and the next gradient reaches it."""
     net = MotionNet(width_multiplier=0.125, auto_mask=False)
     with torch.no_grad():
         net.rotation_scale.fill_(-0.0014)
-        net.translation_scale.fill_(-0.0014)
+        net.translation_scale.fill_(0.5)
+    net.project_scales()
+    assert net.rotation_scale.item() == pytest.approx(SCALE_FLOOR) and net.translation_scale.item() == 0.5
     out = net(torch.rand(1, 8, 64, 64))
     (out.rotation.sum() + out.translation.sum()).backward()
     assert net.rotation_scale.grad is not None and net.rotation_scale.grad.abs() > 0
     assert net.translation_scale.grad is not None and net.translation_scale.grad.abs() > 0
+
+
+def test_the_trainer_keeps_the_scales_at_or_above_the_floor(tmp_path, monkeypatch):
+    from test_training import prebuilt_source, sliding_texture_frames, tiny_config
+    from depth_motion_ros.training.trainer import Trainer
+
+    config = tiny_config(max_steps=2)
+    spec = prebuilt_source(tmp_path / "cache", config, sliding_texture_frames(16, 40, 80))
+    trainer = Trainer(config, [spec], tmp_path / "run", device="cpu", cache_dir=tmp_path / "cache")
+    step = trainer.optimizer.step
+
+    def step_then_push_below_the_floor(*args, **kwargs):
+        step(*args, **kwargs)
+        with torch.no_grad():
+            trainer.model.motion_net.translation_scale.fill_(-1.0)
+    monkeypatch.setattr(trainer.optimizer, "step", step_then_push_below_the_floor)
+    trainer.run()
+    assert trainer.model.motion_net.translation_scale.item() == pytest.approx(SCALE_FLOOR)
 
 
 def test_auto_mask_keeps_only_above_mean_motion():

@@ -416,6 +416,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()
+        self.model.motion_net.project_scales()
         return {"out": out, "rgb": rgb, "depth": depth, "motion": motion, "residual": residual,
                 "grad_norm": float(grad_norm), "noise": noise}
 

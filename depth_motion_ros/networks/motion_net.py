@@ -31,15 +31,19 @@ class RawMotion(NamedTuple):
 
 
 def _floored(scale: Tensor) -> Tensor:
-    """``max(scale, SCALE_FLOOR)`` in value, with the gradient of ``scale`` itself (straight through).
+    """``max(scale, SCALE_FLOOR)``: the value of a scale whose variable training keeps at or above the floor.
 
-    The official scales are TensorFlow variables with a *constraint*: a projection onto ``>= floor`` after
-    each update, so the gradient always reaches them. A plain ``clamp_min`` in the forward pass instead
-    has zero gradient below the floor: once Adam's momentum carried a scale under it, the scale stayed
-    there for good (in the session-2 runs the rotation scale sat at -0.0014 from early on, and the
-    networks never learned rotation: docs/model-experiments.md, session 3).
+    The official scales are TensorFlow variables with a *constraint*, a projection onto ``>= floor`` after
+    each update (`MotionNet.project_scales`, called by the trainer after every optimiser step), so the
+    variable never leaves the floor's reach and the gradient always reaches it (clamp_min passes the
+    gradient at the floor itself). The clamp here only matters for weights saved before the projection
+    existed, whose scale may lie below the floor: they keep the value they were trained with.
+    A straight-through floor (the value clamped, the variable free) was measured to fail: with the camera
+    motion given, the field's regularisers drove the translation scale's variable to -0.012 within 200
+    steps while its value sat at the floor, so the field stayed zero and could only come back after the
+    variable had climbed 0.013 (docs/decisions/motion-scale-floor.md).
     """
-    return scale.clamp_min(SCALE_FLOOR).detach() + (scale - scale.detach())  # the value exactly, gradient 1
+    return scale.clamp_min(SCALE_FLOOR)
 
 
 def _init(conv: nn.Conv2d) -> nn.Conv2d:
@@ -94,6 +98,12 @@ class MotionNet(nn.Module):
         self.rotation_scale = nn.Parameter(torch.tensor(SCALE_INIT))
         self.translation_scale = nn.Parameter(torch.tensor(SCALE_INIT))
         self.auto_mask = auto_mask
+
+    @torch.no_grad()
+    def project_scales(self) -> None:
+        """Project the rotation and translation scales back onto ``>= SCALE_FLOOR`` (after an optimiser step)."""
+        self.rotation_scale.clamp_(min=SCALE_FLOOR)
+        self.translation_scale.clamp_(min=SCALE_FLOOR)
 
     def forward(self, pair: Tensor) -> RawMotion:
         features = [pair]
