@@ -101,7 +101,7 @@ def _rectification(data: dict) -> list[str]:
 
 
 def _adaptation(data: dict) -> list[str]:
-    runs = data["runs"]
+    runs = data.get("runs", [data])  # one run as bench_adaptation.py writes it, or several gathered
     row = [str(len(runs)), _fmt(statistics.median(r["step_ms_median"] for r in runs)),
            _fmt(statistics.median(r["steps_per_s"] for r in runs), 2),
            _fmt(statistics.median(r["add_frame_refined_ms_median"] for r in runs))]

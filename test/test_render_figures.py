@@ -80,12 +80,15 @@ def test_performance_has_one_section_per_machine_with_each_benchmarks_newest_dat
     _write(results / "cpu-box" / "2026-01-03" / "pose_refinement.json",
            {"threads": 2, "rows": [{"sequence": "kitti", "mode": "full", "ms_median": 14.0, "ms_p90": 14.6}]})
     _write(results / "cpu-box" / "2026-01-03" / "something_new.json", {})
+    _write(results / "cpu-box" / "2026-01-03" / "adaptation.json",  # one run, as bench_adaptation.py writes it
+           {"step_ms_median": 189.8, "steps_per_s": 5.27, "add_frame_refined_ms_median": 30.6})
     (results / "one_off_20251201.json").write_text("{}")  # flat files are raw one-off results, not read
     text = performance.render(results)
     assert text.index("## `cpu-box`") < text.index("## `gpu-box`")
     assert "Measured 2026-01-03; raw: `bench/results/cpu-box/2026-01-03/pose_refinement.json`." in text
     assert "| kitti | full | 14.0 | 14.6 |" in text and "15.1" not in text
     assert "| onnx | none | off | 30.0 | 14 | 28 | 0.0 |" in text
+    assert "| 1 | 189.8 | 5.27 | 30.6 |" in text
     assert "Results without a table here: `something_new.json`." in text
 
 
