@@ -8,7 +8,7 @@ export ROS_DOMAIN_ID ?= 73
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup demo test test-fast lint bench figures clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,14 +22,32 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow" $(ARGS)
 
-# Speed and memory on this machine: the scripts behind the README's figures (minutes; run on an idle machine).
+# Static checks (configured in ruff.toml and mypy.ini, pinned in requirements.txt).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy depth_motion_ros training scripts bench
+
+# Speed and memory on this machine (minutes; run on an idle machine). Each benchmark writes its JSON to
+# bench/results/<machine>/<date>/, then docs/performance.md (one table set per machine) and the README's
+# figures table are regenerated from the newest results.
+BENCH_OUT = bench/results/$(shell $(PY) scripts/render_performance.py --machine)/$(shell date -u +%F)
+MODEL := models/default_light.pt
 bench: setup
-	$(PY) bench/bench_models.py
-	$(PY) bench/bench_node.py
-	$(PY) bench/bench_training.py
-	$(PY) bench/bench_pose_refinement.py
-	$(PY) bench/bench_rectification.py
-	$(PY) bench/bench_adaptation.py
+	mkdir -p $(BENCH_OUT)
+	$(PY) bench/bench_models.py --checkpoint $(MODEL) --json $(BENCH_OUT)/models.json
+	$(PY) bench/bench_node.py --checkpoint $(MODEL) --json $(BENCH_OUT)/node_torch.json
+	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --json $(BENCH_OUT)/node_onnx.json
+	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --pose-refinement full --json $(BENCH_OUT)/node_onnx_full.json
+	$(PY) bench/bench_training.py --json $(BENCH_OUT)/training.json
+	$(PY) bench/bench_pose_refinement.py --json $(BENCH_OUT)/pose_refinement.json
+	$(PY) bench/bench_rectification.py --json $(BENCH_OUT)/rectification.json
+	$(PY) bench/bench_adaptation.py --json $(BENCH_OUT)/adaptation.json
+	$(PY) scripts/render_performance.py
+	$(PY) scripts/render_figures.py
+
+# The README's figures table, from the committed evaluation reports (docs/reports/) and benchmark results.
+figures: setup
+	$(PY) scripts/render_figures.py
 
 clean:
 	rm -rf build install log .pytest_cache

@@ -7,7 +7,7 @@ Measures, for a model at its own input size, the milliseconds of
 as the median of several repetitions after a warm-up, on a rendered street with its true motions in the
 network's depth units. Only steps that trained are timed (a step without a pair of enough parallax returns
 early and costs a fraction); the run fails if any timed step did not train. Online adaptation is not a node
-feature (docs/model-experiments.md, "Session 11"); these figures say what it would cost one.
+feature (docs/decisions/online-adaptation.md); these figures say what it would cost one.
 
     .venv/bin/python bench/bench_adaptation.py [--checkpoint models/default_light.pt] [--json OUT]
 """
@@ -56,7 +56,7 @@ def main() -> int:
                         dtype=torch.float32, device=predictor.device)[None]
     with torch.no_grad():  # the motions must be in the network's depth units, as the chained ones are
         units_per_metre = float(torch.median(predictor.model.depth(images[0]))) / float(np.nanmedian(frames[0].depth))
-    motions = [np.linalg.inv(b.pose) @ a.pose for a, b in zip(frames, frames[1:])]
+    motions = [np.linalg.inv(b.pose) @ a.pose for a, b in zip(frames, frames[1:], strict=False)]
     for motion in motions:
         motion[:3, 3] *= units_per_metre
     adapter = OnlineDepthAdapter(predictor.model.depth_net, AdaptationOptions())

@@ -6,7 +6,8 @@ torch.utils.flop_counter, multiply-add = 2 FLOPs), and milliseconds (median and 
 rounds) for depth on one frame (plain, and flip-averaged as with the node's `flip_average`), motion on one
 pair, and the node's per-frame step (prepare a camera frame + depth of the new frame + motion against the
 previous frame, whose depth is cached). The machine's peak float32 rate is measured in the same run with a
-large matrix multiply, and each timing is reported as the fraction of that peak it achieves. Untrained weights: speed does not depend on their values.
+large matrix multiply, and each timing is reported as the fraction of that peak it achieves. Untrained
+weights: speed does not depend on their values.
 
     .venv/bin/python bench/bench_models.py [--runs 8] [--presets light paper] [--json out.json]
     .venv/bin/python bench/bench_models.py --presets light --checkpoint models/default_light.pt
@@ -174,7 +175,8 @@ def main() -> None:
             cell = {what: f"{v[0]:.1f} ({v[1]:.1f})" for what, v in stats.items()}
             print(f"| {name} | {info['input']} | {backend} | {info['params_depth_M']:.2f} / "
                   f"{info['params_motion_M']:.2f} | {info['gflops_depth']:.2f} / {info['gflops_motion']:.2f} | "
-                  f"{cell['depth']} | {cell['depth_flip']} | {cell['motion']} | {both[0]:.1f} ({1e3 / both[0]:.1f} fps) | "
+                  f"{cell['depth']} | {cell['depth_flip']} | {cell['motion']} | "
+                  f"{both[0]:.1f} ({1e3 / both[0]:.1f} fps) | "
                   f"{stats['step'][0]:.1f} ({1e3 / stats['step'][0]:.1f} fps) | "
                   f"{percent[0]:.0f}% ({percent[1]:.0f}%) |")
     if args.json:

@@ -181,3 +181,64 @@ def test_rendered_sequences_that_supervised_the_field_are_on_the_stage_card(bund
     assert card["rendered_motion"] == [{"name": "street", "kind": "sequence", "stride": None,
                                         "licence": "generated; no third-party content", "origin": "depth_motion_synth"}]
     assert "rendered_motion" not in bundle_model._stage_card({"step": 3, "sources": []})
+
+
+def test_the_card_is_written_beside_the_file_with_stage_labels_and_intervals(bundle_model, training_checkpoint,
+                                                                            tmp_path):
+    """The markdown card is rendered from the card stored in the file: stage names, dates and decision records
+    from --stage-labels, and a figure with its 95 % interval from a depth_motion_eval report."""
+    labels = tmp_path / "labels.yaml"
+    labels.write_text('- {name: "run Z", date: "2026-01-02", decision: docs/decisions/z.md}\n')
+    report = tmp_path / "val.json"
+    report.write_text(json.dumps({"source": "kitchen", "start": 800, "end": 1000, "pose_refinement": "none",
+                                  "depth": {"abs_rel": 0.1752, "a1": 0.688},
+                                  "depth_intervals": {"abs_rel": {"interval": [0.124, 0.226], "batch": 50}},
+                                  "snippet_ate": 0.0099, "snippet_ate_interval": {"interval": [-0.0012, 0.0211]},
+                                  "rpe_rotation_deg": 0.56, "trajectory_ate": 0.086,
+                                  "intrinsics": {"focal_rel_error": 0.063}}))
+    out = tmp_path / "default.pt"
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "a laptop", "--stage-labels", str(labels),
+                              "--eval", f"val_kitchen={report}", "--out", str(out)]) == 0
+    card = load_checkpoint(out).metadata["model_card"]
+    assert (card["stages"][0]["name"], card["stages"][0]["date"]) == ("run Z", "2026-01-02")
+    text = (tmp_path / "default.md").read_text()
+    assert text == bundle_model.render_card(card, "default.pt")
+    assert "| run Z, 2026-01-02 | depth and motion | 1234 | 0 h 01 min |" in text
+    assert "[z](../docs/decisions/z.md)" in text
+    assert ("| `val_kitchen` | kitchen 800-999 | none | 0.175 (0.124 to 0.226) | 0.688 | 0.0099 (-0.0012 to 0.0211) "
+            "| 0.56° | 0.086 | 6.3 % |") in text
+    assert "| indoor_seq | research only | a test recording |" in text
+
+
+def test_a_release_is_rebundled_with_the_same_weights_and_new_figures(bundle_model, training_checkpoint, tmp_path):
+    release = tmp_path / "release.pt"
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"snippet_ate": 0.5}))
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "a laptop", "--eval", f"val={first}",
+                              "--eval", f"dev={first}", "--out", str(release)]) == 0
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"snippet_ate": 0.25}))
+    out = tmp_path / "again.pt"
+    assert bundle_model.main([str(release), "--eval", f"val={second}", "--out", str(out)]) == 0
+    before, after = load_checkpoint(release), load_checkpoint(out)
+    for name, value in before.model.state_dict().items():
+        assert torch.equal(after.model.state_dict()[name], value)
+    card = after.metadata["model_card"]
+    assert card["evaluations"] == {"val": {"snippet_ate": 0.25}, "dev": {"snippet_ate": 0.5}}
+    assert (card["steps"], card["hardware"]) == (1234, "a laptop")
+
+
+def test_stage_labels_must_name_every_stage(bundle_model, training_checkpoint, tmp_path, capsys):
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("- {name: a}\n- {name: b}\n")
+    assert bundle_model.main([str(training_checkpoint), "--hardware", "x", "--stage-labels", str(labels),
+                              "--out", str(tmp_path / "o.pt")]) == 2
+    assert "2 labels for 1 stages" in capsys.readouterr().err
+
+
+def test_the_committed_model_card_is_the_card_inside_the_bundled_model(bundle_model):
+    """models/default_light.md is what bundle_model.py renders from models/default_light.pt's metadata."""
+    models = Path(__file__).resolve().parents[1] / "models"
+    card = load_checkpoint(models / "default_light.pt").metadata["model_card"]
+    assert (models / "default_light.md").read_text(encoding="utf-8") == bundle_model.render_card(
+        card, "default_light.pt")
