@@ -27,8 +27,8 @@ from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_s
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD
-from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
-from depth_motion_ros.online_adaptation import AdaptationOptions
+from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "does (a second depth pass)")
     parser.add_argument("--online-adaptation", action="store_true",
                         help="let the depth network keep learning from the frames already evaluated (a measuring "
-                             "tool, not a node feature: docs/model-experiments.md, session 11; PyTorch backend; each "
+                             "tool, not a node feature: docs/decisions/online-adaptation.md; PyTorch backend; each "
                              "frame is predicted before it is trained on; evaluate consecutive frames, --stride 1)")
     parser.add_argument("--adaptation-steps", type=int, default=1, metavar="N",
                         help="gradient steps after each frame with --online-adaptation (default 1)")
@@ -104,10 +104,10 @@ def _adaptation_options(args: argparse.Namespace) -> AdaptationOptions:
 def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
-    from depth_motion_ros.inference import load_predictor  # torch is needed only for models
+    from depth_motion_ros.predictors import load_predictor  # torch is needed only for models
     adaptation = _adaptation_options(args) if args.online_adaptation else None
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
-                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average,
+                               args.pose_refinement, args.intrinsics, args.flip_average,
                                args.camera_height, adaptation, args.adaptation_steps)
 
 
