@@ -7,7 +7,7 @@ Measures, for a model at its own input size, the milliseconds of
 as the median of several repetitions after a warm-up, on a rendered street with its true motions in the
 network's depth units. Only steps that trained are timed (a step without a pair of enough parallax returns
 early and costs a fraction); the run fails if any timed step did not train. Online adaptation is not a node
-feature (docs/model-experiments.md, "Session 11"); these figures say what it would cost one.
+feature (docs/decisions/online-adaptation.md); these figures say what it would cost one.
 
     .venv/bin/python bench/bench_adaptation.py [--checkpoint models/default_light.pt] [--json OUT]
 """
