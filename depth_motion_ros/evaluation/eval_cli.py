@@ -9,9 +9,10 @@ Examples:
   depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
       --start 800 --max-depth 10 --compare-to ramp.json
 
-The depth metrics and the snippet ATE come with 95% intervals that allow for the correlation of consecutive
-frames; --compare-to gives the mean per-frame difference to another report on the same frames, with its
-interval.
+A checkpoint runs through the node's per-frame engine (depth_motion_ros/stream.py, via model_predictor.py),
+so the figures are those of the node with the same options. The depth metrics and the snippet ATE come with
+95% intervals that allow for the correlation of consecutive frames; --compare-to gives the mean per-frame
+difference to another report on the same frames, with its interval.
 """
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refine the network's camera motion photometrically, as the node's pose_refinement "
                              "parameter does: none (network only, the default here), rotation, or full")
     parser.add_argument("--intrinsics", choices=("auto", "learned"), default="auto",
-                        help="camera matrix for the refinement: auto (the source's when it has one, else the "
-                             "learned one), or learned")
+                        help="camera matrix for the refinement and the camera-height scale, as the node's "
+                             "intrinsics_source: auto (the source's when it has one, else the running mean of the "
+                             "learned ones), or learned")
     parser.add_argument("--camera-height", type=float, metavar="METRES",
                         help="score metric depth and distances as the node's scale_mode: camera_height gives them "
                              "(a level camera this high above the ground): no median scaling, and the step and "
