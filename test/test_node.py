@@ -449,7 +449,7 @@ def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(c
         def runtime_failure(*args):  # what ONNX Runtime or CUDA raise: their own types, not ours
             raise RuntimeError("InvalidProtobuf: the graph is damaged")
 
-        monkeypatch.setattr(node_module, "load_backend", runtime_failure)
+        monkeypatch.setattr(node_module, "load_predictor", runtime_failure)
         node = DepthMotionNode(context=context, parameter_overrides=[Parameter("checkpoint", value=str(checkpoint))])
         try:
             assert node._predictor is None and "RuntimeError: InvalidProtobuf" in node._model_problem

@@ -33,7 +33,7 @@ from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.node_support.latest_slot import LatestSlot
 from depth_motion_ros.node_support.processing_stats import ProcessingStats, format_stage_times, summary_line
 from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
-from depth_motion_ros.predictors import PredictorBase, load_predictor as load_backend
+from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
 from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
@@ -67,8 +67,9 @@ class StartupError(RuntimeError):
     stop the node: without a model it keeps running, says why, and loads one when 'checkpoint' is set."""
 
 
-def load_predictor(settings: NodeSettings) -> PredictorBase:
-    """The predictor for the 'checkpoint', 'device', 'backend' and input size parameters, or a StartupError."""
+def predictor_from_settings(settings: NodeSettings) -> PredictorBase:
+    """The predictor for the 'checkpoint', 'device', 'backend' and input size parameters (`load_predictor`
+    with the node's checks and messages), or a StartupError."""
     path = settings.checkpoint or default_checkpoint_path()
     if not path:
         raise StartupError(NO_MODEL_MESSAGE)
@@ -80,7 +81,7 @@ def load_predictor(settings: NodeSettings) -> PredictorBase:
             raise StartupError(f"input_height and input_width must be multiples of {SIZE_MULTIPLE}, got "
                                f"{settings.input_size[0]}x{settings.input_size[1]}")
     try:
-        predictor = load_backend(str(path), settings.device, settings.backend)
+        predictor = load_predictor(str(path), settings.device, settings.backend)
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': {error}") from error
     except Exception as error:  # ONNX Runtime / onnx / CUDA raise their own types: still no model, not a crash
@@ -128,7 +129,7 @@ class DepthMotionNode(Node):
         self._odometry: OdometryIntegrator | None = None
         self._model_problem: str | None = None
         try:
-            self._use_predictor(predictor if predictor is not None else load_predictor(self._settings),
+            self._use_predictor(predictor if predictor is not None else predictor_from_settings(self._settings),
                                 self._settings.camera_mount)
         except StartupError as error:
             self._model_problem = str(error)
@@ -230,7 +231,7 @@ class DepthMotionNode(Node):
         retry = self._stream is None and any(parameter.name in MODEL_PARAMETERS for parameter in parameters)
         if changed or retry:
             try:
-                predictor = load_predictor(settings)
+                predictor = predictor_from_settings(settings)
             except StartupError as error:
                 return SetParametersResult(successful=False, reason=str(error))
             self._use_predictor(predictor, settings.camera_mount)
