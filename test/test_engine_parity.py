@@ -2,7 +2,9 @@
 camera poses and object-motion fields.
 
 The node runs over real DDS (test/node_harness.py); `depth_motion_infer` reads the same frames from an image
-folder. The frames are at the network's input size, so neither resizes anything, and PNG keeps them exact.
+folder (learned intrinsics, the network's motion) or from a sequence folder whose calibration the node gets
+as camera_info (refined motion). The frames are at the network's input size, so neither resizes anything,
+and PNG keeps them exact.
 """
 from __future__ import annotations
 
@@ -12,14 +14,17 @@ import cv2
 import numpy as np
 import pytest
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
 from depth_motion_ros.cli.infer import main as infer_main
 from depth_motion_ros.odometry import camera_mount
+from depth_motion_ros.sources import open_source
 from depth_motion_ros.sources.poses import read_tum
+from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
+from depth_motion_ros.synthetic.writers import write_scene
 from depth_motion_ros.transforms import invert_rigid
 from node_harness import SMALL_CONFIG, checkpoint, harness_factory  # noqa: F401 (fixtures)
-from node_harness import depth_array, pose_matrix, raw_image, send_and_wait
+from node_harness import camera_info, depth_array, pose_matrix, raw_image, send_and_wait, wait_until
 
 pytestmark = pytest.mark.ros
 
@@ -41,21 +46,38 @@ def _field_array(msg: Image) -> np.ndarray:
     return np.frombuffer(bytes(msg.data), dtype="<f4").reshape(msg.height, msg.width, 3)
 
 
-def test_the_node_and_depth_motion_infer_give_the_same_depth_poses_and_fields(harness_factory, checkpoint,
-                                                                               tmp_path: Path):
-    frames = _frames()
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for index, rgb in enumerate(frames):
-        assert cv2.imwrite(str(folder / f"{index:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    out = tmp_path / "infer"
-    assert infer_main(["--images", str(folder), "--out", str(out), "--checkpoint", str(checkpoint),
-                       "--device", "cpu", "--no-video"]) == 0
+def _calibrated_street(folder: Path) -> tuple[list[np.ndarray], np.ndarray]:
+    """A rendered street with two movers written as a sequence folder: its frames and its camera matrix."""
+    height, width = SMALL_CONFIG.input_size
+    write_scene(make_street_scene(SceneParams(width=width, height=height, frames=FRAMES, movers=2, seed=4)), folder)
+    frames = list(open_source("sequence", str(folder)))
+    return [frame.rgb for frame in frames], frames[0].intrinsics
 
-    h = harness_factory(publish_points=False, camera_mount=MOUNT)
+
+@pytest.mark.parametrize("pose_refinement", ["none", "full"])
+def test_the_node_and_depth_motion_infer_give_the_same_depth_poses_and_fields(harness_factory, checkpoint,
+                                                                               tmp_path: Path, pose_refinement):
+    if pose_refinement == "none":  # learned intrinsics
+        frames, k = _frames(), None
+        folder = tmp_path / "frames"
+        folder.mkdir()
+        for index, rgb in enumerate(frames):
+            assert cv2.imwrite(str(folder / f"{index:06d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        source = ["--images", str(folder)]
+    else:  # the calibration, which the refinement uses
+        frames, k = _calibrated_street(tmp_path / "sequence")
+        source = ["--sequence", str(tmp_path / "sequence")]
+    out = tmp_path / "infer"
+    assert infer_main([*source, "--out", str(out), "--checkpoint", str(checkpoint), "--device", "cpu",
+                       "--no-video", "--pose-refinement", pose_refinement]) == 0
+
+    h = harness_factory(publish_points=False, camera_mount=MOUNT, pose_refinement=pose_refinement)
     depth_out, odom_out = h.subscribe(Image, "depth/image"), h.subscribe(Odometry, "odom")
     field_out = h.subscribe(Image, "motion/field")
     camera = h.publisher(Image, "image")
+    if k is not None:
+        h.publisher(CameraInfo, "camera_info").publish(camera_info(k, *SMALL_CONFIG.input_size))
+        wait_until(lambda: h.node._camera is not None, "the node to take the camera_info")
     for index, rgb in enumerate(frames):
         send_and_wait(camera, raw_image(rgb, 100.0 + 0.1 * index), depth_out)
     odometry, fields = odom_out.wait_for(FRAMES - 1), field_out.wait_for(FRAMES - 1)
