@@ -1,4 +1,4 @@
-"""Cost of online adaptation (depth_motion_ros/online_adaptation.py, `depth_motion_eval --online-adaptation`).
+"""Cost of online adaptation (evaluation/online_adaptation.py, `depth_motion_eval --online-adaptation`).
 
 Measures, for a model at its own input size, the milliseconds of
   1. adding a frame to the window with its link refined (what `depth_motion_eval --online-adaptation` pays per
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from depth_motion_ros.checkpoint import default_checkpoint_path
-from depth_motion_ros.inference import DepthMotionPredictor, resize_rgb
-from depth_motion_ros.online_adaptation import AdaptationOptions, OnlineDepthAdapter
+from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
+from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions, OnlineDepthAdapter
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 

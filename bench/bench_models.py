@@ -29,10 +29,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from depth_motion_ros.checkpoint import load_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx
+from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx
 
 CAMERA_FRAME = (480, 640)  # the node's input frame (VGA) for the step timing
 

@@ -23,7 +23,7 @@ import torch
 
 from depth_motion_ros.checkpoint import default_checkpoint_path
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.sources import open_source
 
 SHARED_DATA = Path(os.environ.get("DEPTH_MOTION_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

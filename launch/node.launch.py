@@ -4,7 +4,7 @@
         camera_info:=/camera/color/camera_info rviz:=true
 
 Arguments: params_file, namespace, image, camera_info, use_sim_time, log_level, rviz, rviz_config
-(see depth_motion_ros/ros/launch_arguments.py, where their logic lives and is tested).
+(see depth_motion_ros/node_support/launch_arguments.py, where their logic lives and is tested).
 """
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
@@ -12,7 +12,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from depth_motion_ros.ros.launch_arguments import (
+from depth_motion_ros.node_support.launch_arguments import (
     EXECUTABLE,
     NODE_NAME,
     PACKAGE,

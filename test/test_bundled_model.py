@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import default_checkpoint_path, load_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.sources import open_source
 
 SIZE_BUDGET_BYTES = 30 * 1024 * 1024

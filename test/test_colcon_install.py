@@ -54,7 +54,8 @@ def test_training_is_namespaced_not_a_top_level_package(colcon_install) -> None:
 def test_installed_package_imports_from_the_install_tree(colcon_install, tmp_path) -> None:
     out = subprocess.run(
         [sys.executable, "-c",
-         "import depth_motion_ros, depth_motion_ros.training, depth_motion_ros.inference;"
+         "import depth_motion_ros, depth_motion_ros.training, depth_motion_ros.predictors, depth_motion_ros.stream, "
+         "depth_motion_ros.node_support.latest_slot;"
          "print(depth_motion_ros.__file__)"],
         env=colcon_install.python_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )

@@ -11,9 +11,9 @@ from depth_motion_ros.cli.demo_analysis import (FrameOutputs, cloud_points, coll
 from depth_motion_ros.cli.node_session import parameter_arguments
 from depth_motion_ros.cli.summary import Alignment, accumulate_points, map_bounds, trajectory_alignment
 from depth_motion_ros.cli.topic_recorder import RecordedMessage
-from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.odometry import camera_mount
 from depth_motion_ros.sources.frame import Frame
-from depth_motion_ros.sources.poses import pose_matrix
+from depth_motion_ros.transforms import pose_matrix
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
 T = TS.types
@@ -84,7 +84,7 @@ def test_point_cloud_fields_are_found_by_offset_and_nan_points_dropped() -> None
 
 
 def _odometry(stamp_ns: int, pose: np.ndarray):
-    from depth_motion_ros.sources.poses import matrix_to_quaternion
+    from depth_motion_ros.transforms import matrix_to_quaternion
     qx, qy, qz, qw = matrix_to_quaternion(pose[:3, :3])
     x, y, z = pose[:3, 3]
     return T["nav_msgs/msg/Odometry"](

@@ -22,7 +22,7 @@ from depth_motion_ros.cli.node_session import NODE_OUTPUTS, run_node_on_bag
 from depth_motion_ros.cli.summary import render_summary
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
-from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.odometry import camera_mount
 from depth_motion_ros.sources import open_source
 from depth_motion_ros.synthetic import writers
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene

@@ -16,9 +16,8 @@ import torch
 from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.cli.infer import main as infer_main
 from depth_motion_ros.cli.ply import read_ply
-from depth_motion_ros.evaluation.model_predictor import motion_matrix
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
 from depth_motion_ros.sources import open_source
@@ -26,6 +25,7 @@ from depth_motion_ros.sources.poses import read_tum
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 from depth_motion_ros.synthetic.writers import write_scene
+from depth_motion_ros.transforms import rigid_from_motion
 
 PARAMS = SceneParams(width=96, height=48, frames=5, movers=2, seed=11)
 SIZE = (PARAMS.height, PARAMS.width)
@@ -129,7 +129,8 @@ def test_pose_refinement_refines_each_pair_with_the_sequences_own_intrinsics(inp
         k = torch.as_tensor(predictor.intrinsics_at_input(frames[i].intrinsics, SIZE), dtype=torch.float32)[None]
         rotation, translation = refine_motion(rgb[i - 1], depth[i - 1], rgb[i], k, output.rotation,
                                               output.translation, AlignmentOptions(mode="full"))
-        expected = expected @ np.linalg.inv(motion_matrix(rotation, translation))
+        expected = expected @ np.linalg.inv(rigid_from_motion(rotation[0].double().numpy(),
+                                                              translation[0].double().numpy()))
         assert np.allclose(poses[i], expected, atol=1e-5)
 
 

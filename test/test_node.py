@@ -1,6 +1,5 @@
-"""The node over real DDS: a real executor in a thread, camera-like publishers, subscribers on every output.
+"""The node over real DDS (test/node_harness.py): camera-like publishers, subscribers on every output.
 
-Every wait is on a condition (matched endpoints, a message count) with a timeout, never a fixed sleep.
 The model is an untrained checkpoint of the real networks at a small input size: these tests check
 plumbing and known answers that do not depend on training (identical inputs give identical depth, scale
 multiplies depth exactly, odometry after a reset repeats the first step exactly).
@@ -11,266 +10,29 @@ import threading
 import time
 from typing import Any, Callable
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
-import torch
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import Log
 from rcl_interfaces.msg import Parameter as ParameterMsg
 from rcl_interfaces.srv import SetParameters
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_srvs.srv import Trigger
 
-from depth_motion_ros.checkpoint import save_checkpoint
-from depth_motion_ros.image_rectification import Calibration, Rectifier
-from depth_motion_ros.inference import DepthMotionPredictor
-from depth_motion_ros.model_config import PRESETS
-from depth_motion_ros.networks.model import DepthMotionModel
-from depth_motion_ros.ros import node as node_module
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
+from depth_motion_ros.image_rectification import Calibration, Rectifier
+from depth_motion_ros.ros import node as node_module
 from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
-from depth_motion_ros.ros.odometry import axis_angle_to_matrix
+from node_harness import checkpoint, harness_factory, reference_predictor  # noqa: F401 (fixtures)
+from node_harness import (IMAGE_H, IMAGE_W, TIMEOUT, NodeHarness, call_service, camera_info, compressed_image,
+                          depth_array, expected_depth, logged, pose_matrix, raw_image, scene, seconds, send_and_wait,
+                          stamp, wait_until)
 
 pytestmark = pytest.mark.ros
-
-SMALL_CONFIG = PRESETS["light"].replace(input_height=64, input_width=96)
-IMAGE_H, IMAGE_W = 60, 80
-TIMEOUT = 20.0
-
-
-# ------------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory):
-    """An untrained checkpoint of the real networks (plumbing only; seeded, so runs are repeatable)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "untrained_small.pt"
-    save_checkpoint(path, DepthMotionModel(SMALL_CONFIG), {"purpose": "node plumbing tests, untrained"})
-    return path
-
-
-def scene(seed: int, grey: bool = False) -> np.ndarray:
-    """A smooth, textured uint8 RGB test image (grey when asked, so mono encodings carry the same content)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    rgb = cv2.resize(small, (IMAGE_W, IMAGE_H), interpolation=cv2.INTER_CUBIC)
-    if grey:
-        rgb = np.repeat(rgb[:, :, :1], 3, axis=2)
-    return np.ascontiguousarray(rgb)
-
-
-def stamp(seconds: float) -> Time:
-    sec = int(np.floor(seconds))
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
-
-
-def seconds(msg_stamp: Time) -> float:
-    return msg_stamp.sec + msg_stamp.nanosec * 1e-9
-
-
-def raw_image(rgb: np.ndarray, t: float, encoding: str = "rgb8", pad: int = 0,
-              big_endian: bool = False) -> Image:
-    """An Image as a camera driver would send it, with optional row padding and byte order."""
-    if encoding in ("rgb8", "bgr8", "rgba8", "bgra8"):
-        pixels = rgb[:, :, ::-1] if encoding.startswith("bgr") else rgb
-        if encoding.endswith("a8"):
-            pixels = np.dstack([pixels, np.full(rgb.shape[:2], 255, np.uint8)])
-    elif encoding == "mono8":
-        pixels = rgb[:, :, 0]
-    elif encoding == "mono16":
-        pixels = (rgb[:, :, 0].astype(np.uint16) * 257).astype(">u2" if big_endian else "<u2")
-    else:
-        raise ValueError(encoding)
-    rows = np.ascontiguousarray(pixels).reshape(rgb.shape[0], -1).view(np.uint8)
-    rows = np.concatenate([rows, np.zeros((rows.shape[0], pad), np.uint8)], axis=1)
-    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding=encoding, is_bigendian=int(big_endian),
-                step=rows.shape[1])
-    msg.header.stamp = stamp(t)
-    msg.header.frame_id = "camera_optical"
-    msg.data = rows.tobytes()
-    return msg
-
-
-def compressed_image(rgb: np.ndarray, t: float, fmt: str) -> CompressedImage:
-    ok, payload = cv2.imencode(".png" if fmt == "png" else ".jpg", rgb[:, :, ::-1].copy())
-    assert ok
-    msg = CompressedImage(format="rgb8; jpeg compressed bgr8" if fmt == "jpeg" else "png")
-    msg.header.stamp = stamp(t)
-    msg.header.frame_id = "camera_optical"
-    msg.data = payload.tobytes()
-    return msg
-
-
-def camera_info(k: np.ndarray, height: int = IMAGE_H, width: int = IMAGE_W) -> CameraInfo:
-    msg = CameraInfo(height=height, width=width, distortion_model="plumb_bob")
-    msg.k = [float(v) for v in np.asarray(k).reshape(9)]
-    msg.header.frame_id = "camera_optical"
-    return msg
-
-
-def depth_array(msg: Image) -> np.ndarray:
-    assert msg.encoding == "32FC1" and msg.step == msg.width * 4 and not msg.is_bigendian
-    return np.frombuffer(bytes(msg.data), dtype="<f4").reshape(msg.height, msg.width)
-
-
-def pose_matrix(msg: Odometry) -> np.ndarray:
-    q = msg.pose.pose.orientation
-    x, y, z, w = q.x, q.y, q.z, q.w
-    angle = 2 * np.arctan2(np.sqrt(x * x + y * y + z * z), w)
-    axis = np.array([x, y, z]) / max(np.sqrt(x * x + y * y + z * z), 1e-12)
-    pose = np.eye(4)
-    pose[:3, :3] = axis_angle_to_matrix(axis * angle)
-    p = msg.pose.pose.position
-    pose[:3, 3] = (p.x, p.y, p.z)
-    return pose
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
-    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.005)
-
-
-class Collector:
-    """Subscription callback that keeps every message and lets the test wait for a count."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.messages: list[Any] = []
-        self._condition = threading.Condition()
-
-    def __call__(self, msg: Any) -> None:
-        with self._condition:
-            self.messages.append(msg)
-            self._condition.notify_all()
-
-    def wait_for(self, count: int, timeout: float = TIMEOUT) -> list[Any]:
-        with self._condition:
-            if not self._condition.wait_for(lambda: len(self.messages) >= count, timeout):
-                pytest.fail(f"timed out waiting for {count} messages on {self.topic} "
-                            f"(got {len(self.messages)})")
-            return list(self.messages)
-
-    def __len__(self) -> int:
-        with self._condition:
-            return len(self.messages)
-
-
-class NodeHarness:
-    """The node and a probe node in their own rclpy context, spun by a multi-threaded executor thread."""
-
-    def __init__(self, checkpoint_path, namespace: str = "", remap: dict[str, str] | None = None,
-                 **parameters: Any) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "summary_period": 0.0, **parameters}
-        remap_args = [arg for rule in (remap or {}).items() for arg in ("-r", ":=".join(rule))]
-        self.node = DepthMotionNode(context=self.context, namespace=namespace,
-                                    cli_args=["--ros-args", *remap_args] if remap_args else None,
-                                    parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
-        self.probe = rclpy.create_node("probe", context=self.context)
-        self.namespace = namespace.rstrip("/")
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.probe)
-        self._spin_error: BaseException | None = None
-        self._stop_spinning = threading.Event()
-        self._spinner = threading.Thread(target=self._spin, daemon=True)
-        self._spinner.start()
-
-    def _spin(self) -> None:
-        # spin_once in a loop rather than spin() + shutdown() from another thread: rclpy's executor can
-        # trigger a guard condition that a concurrent shutdown() has already destroyed.
-        try:
-            while not self._stop_spinning.is_set():
-                self.executor.spin_once(timeout_sec=0.05)
-        except BaseException as error:  # reported by close(), with its traceback, as a test failure
-            self._spin_error = error
-
-    def topic(self, name: str) -> str:
-        return name if name.startswith("/") else f"{self.namespace}/{name}"
-
-    def subscribe(self, msg_type: type, name: str, reliability: str = "reliable") -> Collector:
-        collector = Collector(self.topic(name))
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT)
-        subscription = self.probe.create_subscription(msg_type, self.topic(name), collector, qos)
-        wait_until(lambda: subscription.get_publisher_count() > 0, f"a publisher on {self.topic(name)}")
-        return collector
-
-    def subscribe_rosout(self) -> Collector:
-        collector = Collector("/rosout")
-        self.probe.create_subscription(Log, "/rosout", collector, QoSProfile(depth=100))
-        return collector
-
-    def publisher(self, msg_type: type, name: str, reliability: str = "best_effort", depth: int = 1) -> Any:
-        qos = QoSProfile(depth=depth, reliability=ReliabilityPolicy.RELIABLE if reliability == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT)
-        publisher = self.probe.create_publisher(msg_type, self.topic(name), qos)
-        wait_until(lambda: publisher.get_subscription_count() > 0, f"the node to subscribe {self.topic(name)}")
-        return publisher
-
-    def close(self) -> None:
-        """Stop spinning first, then destroy: no callback may run on a node being destroyed."""
-        self._stop_spinning.set()
-        self._spinner.join(timeout=10.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.probe.destroy_node()
-        rclpy.shutdown(context=self.context)
-        if self._spin_error is not None:
-            raise self._spin_error
-
-
-@pytest.fixture
-def harness_factory(checkpoint):
-    harnesses: list[NodeHarness] = []
-
-    def start(**parameters: Any) -> NodeHarness:
-        harnesses.append(NodeHarness(checkpoint, **parameters))
-        return harnesses[-1]
-
-    yield start
-    for harness in harnesses:
-        harness.close()
-
-
-@pytest.fixture(scope="session")
-def reference_predictor(checkpoint) -> DepthMotionPredictor:
-    return DepthMotionPredictor.from_checkpoint(checkpoint, "cpu")
-
-
-def expected_depth(predictor: DepthMotionPredictor, rgb: np.ndarray) -> np.ndarray:
-    return predictor.depth(predictor.prepare(rgb))[0, 0].numpy()
-
-
-def call_service(client: Any, request: Any) -> Any:
-    """Call a service and wait for the answer (call_async: Humble's Client.call has no timeout)."""
-    assert client.wait_for_service(timeout_sec=TIMEOUT)
-    future = client.call_async(request)
-    wait_until(future.done, f"an answer from {client.srv_name}")
-    return future.result()
-
-
-def send_and_wait(publisher: Any, msg: Any, collector: Collector) -> Any:
-    """Publish one frame and wait for the output it causes (frames are processed one at a time)."""
-    count = len(collector)
-    publisher.publish(msg)
-    return collector.wait_for(count + 1)[-1]
-
-
-def logged(rosout: Collector, text: str, level: int) -> Callable[[], bool]:
-    return lambda: any(text in m.msg and m.level == level for m in list(rosout.messages))
 
 
 # ---------------------------------------------------------------------------------------------- tests
@@ -687,7 +449,7 @@ def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(c
         def runtime_failure(*args):  # what ONNX Runtime or CUDA raise: their own types, not ours
             raise RuntimeError("InvalidProtobuf: the graph is damaged")
 
-        monkeypatch.setattr(node_module, "load_backend", runtime_failure)
+        monkeypatch.setattr(node_module, "load_predictor", runtime_failure)
         node = DepthMotionNode(context=context, parameter_overrides=[Parameter("checkpoint", value=str(checkpoint))])
         try:
             assert node._predictor is None and "RuntimeError: InvalidProtobuf" in node._model_problem

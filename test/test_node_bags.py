@@ -12,8 +12,8 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
-from test_node import checkpoint, harness_factory  # noqa: F401 (fixtures used by these tests)
-from test_node import depth_array, seconds, send_and_wait, wait_until
+from node_harness import checkpoint, harness_factory  # noqa: F401 (fixtures used by these tests)
+from node_harness import depth_array, seconds, send_and_wait, wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

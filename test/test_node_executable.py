@@ -14,7 +14,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
 
-from test_node import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
+from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

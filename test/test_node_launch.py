@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from depth_motion_ros.ros.launch_arguments import (
+from depth_motion_ros.node_support.launch_arguments import (
     launch_arguments,
     node_remappings,
     parse_bool,

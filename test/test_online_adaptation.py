@@ -1,4 +1,4 @@
-"""Online adaptation of the depth network (depth_motion_ros/online_adaptation.py) and its evaluation hook.
+"""Online adaptation of the depth network (evaluation/online_adaptation.py) and its evaluation hook.
 
 Known answers: the window's poses are the chained motions, pairs come from inside the window at the asked
 strides, a non-finite loss never reaches the weights, the evaluation predicts each frame before it trains
@@ -16,10 +16,10 @@ from depth_motion_ros.checkpoint import default_checkpoint_path
 from depth_motion_ros.evaluation.metrics import depth_metrics
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
-from depth_motion_ros.inference import DepthMotionPredictor, resize_rgb
+from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
-from depth_motion_ros.online_adaptation import AdaptationOptions, OnlineDepthAdapter, translation_parallax
+from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions, OnlineDepthAdapter, translation_parallax
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
@@ -146,6 +146,7 @@ def test_the_evaluation_predicts_each_frame_before_training_on_it(tmp_path):
     def adapted(frames: list[Frame]) -> ModelFramePredictor:
         predictor = ModelFramePredictor(DepthMotionPredictor(copy.deepcopy(model)),
                                         adaptation=AdaptationOptions(strides=(1, 2), min_parallax_deg=0.0))
+        predictor.predict_depth(frames[0])  # frames go through the engine in order
         for previous, current in zip(frames, frames[1:]):
             predictor.predict_depth(current)
             predictor.predict_motion(previous, current)
@@ -174,7 +175,7 @@ def test_online_adaptation_needs_the_torch_model():
 def test_adaptation_moves_the_bundled_depth_towards_a_rendered_street():
     """With the true camera motions, 30 steps on eight frames of a street the model never saw bring its depth
     closer to the exact one (abs rel after median scaling): 0.559 -> about 0.50 with the defaults (setting F
-    of docs/model-experiments.md, session 11)."""
+    of docs/decisions/online-adaptation.md)."""
     path = default_checkpoint_path()
     if path is None:
         pytest.skip("no bundled model")

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor, load_predictor
+from depth_motion_ros.predictors import DepthMotionPredictor, load_predictor
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, default_cache_dir, export_onnx, onnx_paths
+from depth_motion_ros.predictors.onnx_predictor import (OnnxDepthMotionPredictor, default_cache_dir, export_onnx,
+                                                       onnx_paths)
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)

@@ -15,8 +15,9 @@ from depth_motion_ros.ros.camera_info import (
     intrinsics_from_camera_info,
 )
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
-from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask
-from depth_motion_ros.ros.odometry import OdometryState, axis_angle_to_matrix
+from depth_motion_ros.visualisation import motion_colour, moving_mask
+from depth_motion_ros.odometry import OdometryState
+from depth_motion_ros.transforms import rotvec_to_matrix
 from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
 
 
@@ -90,7 +91,7 @@ def test_build_camera_info():
 
 def test_odometry_and_transform_messages():
     pose = np.eye(4)
-    pose[:3, :3] = axis_angle_to_matrix([0, 0, np.pi / 2])
+    pose[:3, :3] = rotvec_to_matrix([0, 0, np.pi / 2])
     pose[:3, 3] = [1.0, 2.0, 0.0]
     state = OdometryState(pose, np.array([0.5, 0, 0]), np.array([0, 0, 0.1]))
     header = Header(frame_id="odom")

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from depth_motion_ros.sources import FrameRange, SourceError, open_source
-from depth_motion_ros.sources.poses import (
-    PoseTrack,
-    matrix_to_quaternion,
-    pose_matrix,
-    quaternion_to_matrix,
-    read_tum,
-    write_tum,
-)
+from depth_motion_ros.sources.poses import PoseTrack, read_tum, write_tum
+from depth_motion_ros.transforms import matrix_to_quaternion, pose_matrix, quaternion_to_matrix
 
 
 def _grey_levels(count: int) -> list[int]:

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training import losses, trainer as trainer_module
 from depth_motion_ros.training.config import (CONFIG_DIR, ScheduleConfig, config_from_dict, load_train_config,

@@ -15,7 +15,7 @@ from depth_motion_ros.evaluation.trajectory import (
     trajectory_ate,
     trajectory_rpe,
 )
-from depth_motion_ros.sources.poses import pose_matrix
+from depth_motion_ros.transforms import pose_matrix
 
 
 def rotation_z(degrees: float) -> np.ndarray:

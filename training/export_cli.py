@@ -1,6 +1,6 @@
 """`depth_motion_export`: checkpoint -> ONNX graph pair (PREFIX.depth.onnx, PREFIX.motion.onnx).
 
-A thin wrapper over `depth_motion_ros.onnx_backend.export_onnx`; with `--verify` it also runs both
+A thin wrapper over `depth_motion_ros.predictors.onnx_predictor.export_onnx`; with `--verify` it also runs both
 backends on random input and fails when the outputs differ by more than the tolerance.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
-from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx
+from depth_motion_ros.predictors import DepthMotionPredictor
+from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx
 
 VERIFY_RELATIVE_TOLERANCE = 1e-4
 

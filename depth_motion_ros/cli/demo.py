@@ -25,7 +25,7 @@ from depth_motion_ros.cli.node_session import NodeRun, NodeSessionError, run_nod
 from depth_motion_ros.cli.summary import render_summary
 from depth_motion_ros.evaluation.evaluator import EvaluationReport, EvaluationSettings, format_report
 from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
-from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.odometry import camera_mount
 from depth_motion_ros.sources import FrameRange, SourceError, open_source
 from depth_motion_ros.sources.bag_source import BagSource
 from depth_motion_ros.sources.sequence_folder import SequenceFolderSource

@@ -21,7 +21,7 @@ from depth_motion_ros.evaluation.evaluator import (EvaluationReport, EvaluationS
                                                    evaluate_sequence)
 from depth_motion_ros.image_encoding import raw_image_to_rgb
 from depth_motion_ros.sources.frame import Frame
-from depth_motion_ros.sources.poses import pose_matrix
+from depth_motion_ros.transforms import pose_matrix
 
 _TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 _FLOAT_CHANNELS = {"32FC1": 1, "32FC3": 3}

@@ -18,8 +18,8 @@ from depth_motion_ros.checkpoint import CheckpointError
 from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
 from depth_motion_ros.cli.sequence_inference import SequenceInference
-from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
-from depth_motion_ros.inference import BACKENDS, load_predictor
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
+from depth_motion_ros.predictors import BACKENDS, load_predictor
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> dict:
         total = len(source)
     except TypeError:
         total = None
-    inference = SequenceInference(predictor, AlignmentOptions(mode=args.pose_refinement), args.flip_average)
+    inference = SequenceInference(predictor, args.pose_refinement, args.flip_average)
     for result in tqdm(inference.run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)
         if evaluation is not None:

@@ -2,7 +2,8 @@
 
     depth/NNNNNN.npy      float32 [H, W] depth at the input resolution (model units), every frame
     depth_vis/NNNNNN.png  colour-mapped inverse depth, every frame
-    motion/NNNNNN.npy     float32 [H, W, 3] object motion to the next frame, every frame but the last
+    motion/NNNNNN.npy     float32 [H, W, 3] object motion to the next frame, in this frame's camera (model
+                          units), every frame but the last
     points/NNNNNN.ply     coloured points in the camera optical frame (only with --points)
     trajectory.txt        TUM 't tx ty tz qx qy qz qw', camera-to-world, optical frame, one line per frame
     intrinsics.txt        'index fx fy cx cy source' per frame, source = given | learned
@@ -18,17 +19,30 @@ import cv2
 import numpy as np
 
 from depth_motion_ros.cli.ply import write_ply
-from depth_motion_ros.cli.sequence_inference import FrameResult
-from depth_motion_ros.cli.visualise import depth_colour, motion_field_colour, side_by_side
-from depth_motion_ros.inference import depth_to_points
+from depth_motion_ros.cli.sequence_inference import InferredFrame
 from depth_motion_ros.sources.poses import write_tum
+from depth_motion_ros.visualisation import depth_colour, motion_field_colour, side_by_side
 
 #: Object motion (metres, or model units, per frame) drawn at full brightness in the video.
 MOTION_FULL_SCALE = 0.5
 
 
+def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Depth [H, W] and its 3x3 intrinsics -> float32 points [H, W, 3] in the optical frame.
+
+    Pixels with non-finite or non-positive depth give NaN points, so callers can drop them.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    height, width = depth.shape
+    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+    u = (np.arange(width, dtype=np.float32) - cx) / fx
+    v = (np.arange(height, dtype=np.float32) - cy) / fy
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
+    return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)
+
+
 class InferenceOutputWriter:
-    """Writes each `FrameResult` as it arrives; `close()` writes the per-sequence files."""
+    """Writes each `InferredFrame` as it arrives; `close()` writes the per-sequence files."""
 
     def __init__(self, folder: str | Path, points: bool = False, point_stride: int = 1,
                  video: bool = True, fps: float = 10.0) -> None:
@@ -50,7 +64,7 @@ class InferenceOutputWriter:
     def video_path(self) -> Path:
         return self.folder / "video.mp4"
 
-    def write(self, result: FrameResult) -> None:
+    def write(self, result: InferredFrame) -> None:
         stem = f"{result.frame.index:06d}"
         np.save(self.folder / "depth" / f"{stem}.npy", result.depth.astype(np.float32))
         depth_vis = depth_colour(result.depth)
@@ -69,7 +83,7 @@ class InferenceOutputWriter:
         source = "learned" if result.intrinsics_learned else "given"
         self._intrinsics_lines.append(f"{stem} {K[0, 0]:.6f} {K[1, 1]:.6f} {K[0, 2]:.6f} {K[1, 2]:.6f} {source}")
 
-    def _write_video_frame(self, result: FrameResult, depth_vis: np.ndarray) -> None:
+    def _write_video_frame(self, result: InferredFrame, depth_vis: np.ndarray) -> None:
         panel = side_by_side([result.frame.rgb, depth_vis,
                               motion_field_colour(result.motion, result.depth.shape, MOTION_FULL_SCALE)])
         if self._video is None:

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from depth_motion_ros.cli.demo_analysis import FrameOutputs
-from depth_motion_ros.cli.visualise import depth_colour
+from depth_motion_ros.visualisation import depth_colour
 from depth_motion_ros.evaluation.trajectory import align_sim3
 
 PANEL_WIDTH = 400

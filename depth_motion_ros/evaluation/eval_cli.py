@@ -9,9 +9,10 @@ Examples:
   depth_motion_eval --checkpoint run/checkpoints/best.pt --sequence ../shared/data/7scenes_redkitchen \\
       --start 800 --max-depth 10 --compare-to ramp.json
 
-The depth metrics and the snippet ATE come with 95% intervals that allow for the correlation of consecutive
-frames; --compare-to gives the mean per-frame difference to another report on the same frames, with its
-interval.
+A checkpoint runs through the node's per-frame engine (depth_motion_ros/stream.py, via model_predictor.py),
+so the figures are those of the node with the same options. The depth metrics and the snippet ATE come with
+95% intervals that allow for the correlation of consecutive frames; --compare-to gives the mean per-frame
+difference to another report on the same frames, with its interval.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from depth_motion_ros.evaluation.evaluator import EvaluationSettings, evaluate_s
 from depth_motion_ros.evaluation.metrics import CROPS
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD
-from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES, AlignmentOptions
-from depth_motion_ros.online_adaptation import AdaptationOptions
+from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions
+from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.sources import SourceError, open_source
 
 
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="refine the network's camera motion photometrically, as the node's pose_refinement "
                              "parameter does: none (network only, the default here), rotation, or full")
     parser.add_argument("--intrinsics", choices=("auto", "learned"), default="auto",
-                        help="camera matrix for the refinement: auto (the source's when it has one, else the "
-                             "learned one), or learned")
+                        help="camera matrix for the refinement and the camera-height scale, as the node's "
+                             "intrinsics_source: auto (the source's when it has one, else the running mean of the "
+                             "learned ones), or learned")
     parser.add_argument("--camera-height", type=float, metavar="METRES",
                         help="score metric depth and distances as the node's scale_mode: camera_height gives them "
                              "(a level camera this high above the ground): no median scaling, and the step and "
@@ -76,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "does (a second depth pass)")
     parser.add_argument("--online-adaptation", action="store_true",
                         help="let the depth network keep learning from the frames already evaluated (a measuring "
-                             "tool, not a node feature: docs/model-experiments.md, session 11; PyTorch backend; each "
+                             "tool, not a node feature: docs/decisions/online-adaptation.md; PyTorch backend; each "
                              "frame is predicted before it is trained on; evaluate consecutive frames, --stride 1)")
     parser.add_argument("--adaptation-steps", type=int, default=1, metavar="N",
                         help="gradient steps after each frame with --online-adaptation (default 1)")
@@ -104,10 +106,10 @@ def _adaptation_options(args: argparse.Namespace) -> AdaptationOptions:
 def _predictor(args: argparse.Namespace):
     if args.baseline:
         return BASELINES[args.baseline]()
-    from depth_motion_ros.inference import load_predictor  # torch is needed only for models
+    from depth_motion_ros.predictors import load_predictor  # torch is needed only for models
     adaptation = _adaptation_options(args) if args.online_adaptation else None
     return ModelFramePredictor(load_predictor(args.checkpoint, device=args.device, backend=args.backend),
-                               AlignmentOptions(mode=args.pose_refinement), args.intrinsics, args.flip_average,
+                               args.pose_refinement, args.intrinsics, args.flip_average,
                                args.camera_height, adaptation, args.adaptation_steps)
 
 

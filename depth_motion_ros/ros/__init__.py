@@ -1,1 +1,1 @@
-"""Everything that imports rclpy: the node, message conversion, QoS and TF helpers."""
+"""Only what imports ROS: the node, message builders, camera_info, QoS, TF, parameters and diagnostics."""

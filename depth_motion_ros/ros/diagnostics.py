@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from depth_motion_ros.ros.processing_stats import WindowFigures
+from depth_motion_ros.node_support.processing_stats import WindowFigures
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # DiagnosticStatus levels
 

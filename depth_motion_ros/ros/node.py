@@ -2,8 +2,8 @@
 
 Threading follows the newest-frame policy: subscription callbacks only store the latest message (one slot,
 depth-1 QoS), and one worker thread takes the newest frame whenever it is free, so latency stays bounded
-when the camera is faster than the networks. All numerical work is in DepthMotionPipeline; this module
-decodes, decides what to publish and publishes.
+when the camera is faster than the networks. All numerical work is in DepthMotionStream (stream.py) and the
+base_link odometry (odometry.py); this module decodes, decides what to publish and publishes.
 """
 from __future__ import annotations
 
@@ -29,22 +29,21 @@ from std_srvs.srv import Trigger
 from depth_motion_ros.checkpoint import CheckpointError, default_checkpoint_path
 from depth_motion_ros.image_encoding import ImageDecodeError
 from depth_motion_ros.image_rectification import is_rectified_topic
-from depth_motion_ros.inference import PredictorBase, load_predictor as load_backend
 from depth_motion_ros.model_config import SIZE_MULTIPLE
+from depth_motion_ros.node_support.latest_slot import LatestSlot
+from depth_motion_ros.node_support.processing_stats import ProcessingStats, format_stage_times, summary_line
+from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
+from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
 from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
-from depth_motion_ros.ros.latest_slot import LatestSlot
-from depth_motion_ros.ros.motion_visualisation import motion_colour, moving_mask
-from depth_motion_ros.ros.odometry import camera_mount
 from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
 from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSettings, descriptor
-from depth_motion_ros.ros.pipeline import DepthMotionPipeline, FrameResult, PipelineOptions
 from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
-from depth_motion_ros.ros.processing_stats import ProcessingStats, format_stage_times, summary_line
 from depth_motion_ros.ros.qos import make_qos
-from depth_motion_ros.ros.stream_continuity import Continuity
 from depth_motion_ros.ros.tf_broadcast import make_transform_broadcaster
+from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions, StreamStep
+from depth_motion_ros.visualisation import motion_colour
 
 NODE_NAME = "depth_motion"
 WARN_THROTTLE_S = 5.0
@@ -68,8 +67,9 @@ class StartupError(RuntimeError):
     stop the node: without a model it keeps running, says why, and loads one when 'checkpoint' is set."""
 
 
-def load_predictor(settings: NodeSettings) -> PredictorBase:
-    """The predictor for the 'checkpoint', 'device', 'backend' and input size parameters, or a StartupError."""
+def predictor_from_settings(settings: NodeSettings) -> PredictorBase:
+    """The predictor for the 'checkpoint', 'device', 'backend' and input size parameters (`load_predictor`
+    with the node's checks and messages), or a StartupError."""
     path = settings.checkpoint or default_checkpoint_path()
     if not path:
         raise StartupError(NO_MODEL_MESSAGE)
@@ -81,7 +81,7 @@ def load_predictor(settings: NodeSettings) -> PredictorBase:
             raise StartupError(f"input_height and input_width must be multiples of {SIZE_MULTIPLE}, got "
                                f"{settings.input_size[0]}x{settings.input_size[1]}")
     try:
-        predictor = load_backend(str(path), settings.device, settings.backend)
+        predictor = load_predictor(str(path), settings.device, settings.backend)
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': {error}") from error
     except Exception as error:  # ONNX Runtime / onnx / CUDA raise their own types: still no model, not a crash
@@ -92,12 +92,13 @@ def load_predictor(settings: NodeSettings) -> PredictorBase:
     return predictor
 
 
-def pipeline_options(settings: NodeSettings) -> PipelineOptions:
-    return PipelineOptions(scale_mode=settings.scale_mode, metres_per_unit=settings.metres_per_unit,
-                           camera_height=settings.camera_height, ground_region=settings.ground_region,
-                           scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
-                           intrinsics_source=settings.intrinsics_source,
-                           pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
+def stream_options(settings: NodeSettings) -> StreamOptions:
+    """The engine's options from the node's parameters of the same names."""
+    return StreamOptions(scale_mode=settings.scale_mode, metres_per_unit=settings.metres_per_unit,
+                         camera_height=settings.camera_height, ground_region=settings.ground_region,
+                         scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
+                         intrinsics_source=settings.intrinsics_source,
+                         pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
 
 
 def stamp_seconds(header: Header) -> float:
@@ -116,17 +117,19 @@ class DepthMotionNode(Node):
         except ValueError as error:
             super().destroy_node()
             raise StartupError(f"invalid parameters: {error}") from error
-        self._pipeline_lock = threading.Lock()
+        self._stream_lock = threading.Lock()
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
         self._last_remapped: bool | None = None
-        #: The model and the pipeline around it, or None with `_model_problem` saying why: a bad checkpoint must
-        #: not take the node down with it; 'checkpoint' (and the other MODEL_SETTINGS) can be set at run time.
+        #: The model, the engine around it and the odometry of base_link, or None with `_model_problem` saying
+        #: why: a bad checkpoint must not take the node down with it; 'checkpoint' (and the other
+        #: MODEL_SETTINGS) can be set at run time.
         self._predictor: PredictorBase | None = None
-        self._pipeline: DepthMotionPipeline | None = None
+        self._stream: DepthMotionStream | None = None
+        self._odometry: OdometryIntegrator | None = None
         self._model_problem: str | None = None
         try:
-            self._use_predictor(predictor if predictor is not None else load_predictor(self._settings),
+            self._use_predictor(predictor if predictor is not None else predictor_from_settings(self._settings),
                                 self._settings.camera_mount)
         except StartupError as error:
             self._model_problem = str(error)
@@ -166,12 +169,14 @@ class DepthMotionNode(Node):
         return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.device}"
 
     def _use_predictor(self, predictor: PredictorBase, mount: str) -> None:
-        """Run `predictor` from the next frame on, with a new pipeline for a camera mounted as `mount`: odometry
+        """Run `predictor` from the next frame on, with a new engine for a camera mounted as `mount`: odometry
         restarts at the odom origin (another model has another depth scale), and no motion is estimated across
         the switch."""
-        with self._pipeline_lock:
+        with self._stream_lock:
             self._predictor = predictor
-            self._pipeline = DepthMotionPipeline(predictor, camera_mount(mount))
+            base_T_optical = camera_mount(mount)
+            self._stream = DepthMotionStream(predictor, up_in_camera(base_T_optical))
+            self._odometry = OdometryIntegrator(base_T_optical)
             self._model_problem = None
             self._previous_header = None
             self._last_remapped = None
@@ -223,19 +228,21 @@ class DepthMotionNode(Node):
         previous = self._settings
         changed = any(getattr(settings, name) != getattr(previous, name) for name in MODEL_SETTINGS)
         # Without a model, setting the same checkpoint again retries it (the file may exist by now).
-        retry = self._pipeline is None and any(parameter.name in MODEL_PARAMETERS for parameter in parameters)
+        retry = self._stream is None and any(parameter.name in MODEL_PARAMETERS for parameter in parameters)
         if changed or retry:
             try:
-                predictor = load_predictor(settings)
+                predictor = predictor_from_settings(settings)
             except StartupError as error:
                 return SetParametersResult(successful=False, reason=str(error))
             self._use_predictor(predictor, settings.camera_mount)
             self.get_logger().info(f"now running {self._model_text()}; odometry restarts at the odom origin")
         self._settings = settings
         if settings.camera_mount != previous.camera_mount:
-            with self._pipeline_lock:
-                if self._pipeline is not None:
-                    self._pipeline.set_mount(camera_mount(settings.camera_mount))
+            with self._stream_lock:
+                if self._stream is not None:
+                    base_T_optical = camera_mount(settings.camera_mount)
+                    self._stream.set_up(up_in_camera(base_T_optical))
+                    self._odometry.set_mount(base_T_optical)
         if settings.summary_period != previous.summary_period:
             self._summary_timer = self._steady_timer(self._summary_timer, settings.summary_period, self._log_summary)
         if settings.diagnostics_period != previous.diagnostics_period:
@@ -256,9 +263,10 @@ class DepthMotionNode(Node):
             self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._pipeline_lock:
-            if self._pipeline is not None:
-                self._pipeline.reset()
+        with self._stream_lock:
+            if self._stream is not None:
+                self._stream.reset()
+                self._odometry.reset()
         self.get_logger().info("odometry reset on request: base_link is back at the odom origin")
         response.success = True
         response.message = "odometry reset"
@@ -370,8 +378,8 @@ class DepthMotionNode(Node):
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
         settings = self._settings
-        with self._pipeline_lock:
-            missing, problem = self._pipeline is None, self._model_problem
+        with self._stream_lock:
+            missing, problem = self._stream is None, self._model_problem
         if missing:
             self._stats.record_rejected()
             self.get_logger().error(f"image not processed, no model: {problem.rstrip('.')}. Set the "
@@ -392,15 +400,21 @@ class DepthMotionNode(Node):
         rectify_s = time.perf_counter() - tick
         stamp = stamp_seconds(msg.header)
         remapped = rgb is not received_rgb
-        with self._pipeline_lock:
+        with self._stream_lock:
             if self._last_remapped is not None and remapped != self._last_remapped:
-                self._pipeline.forget_previous_frame()
+                self._stream.forget_previous_frame()
                 self.get_logger().info("the images' rectification changed: no motion between this frame and the "
                                        "previous one, pose kept")
             self._last_remapped = remapped
-            previous_stamp = self._pipeline.previous_stamp
-            result = self._pipeline.process(rgb, stamp, camera_k, pipeline_options(settings),
-                                            want_odometry or want_field, want_field)
+            previous_stamp = self._stream.previous_stamp
+            result = self._stream.step(rgb, stamp, camera_k, stream_options(settings),
+                                       want_odometry or want_field, want_field)
+            tick = time.perf_counter()
+            if result.continuity is Continuity.BACKWARDS:
+                self._odometry.reset()
+            odometry = None if result.camera_motion is None else self._odometry.update(
+                result.camera_motion, result.stamp - result.previous_stamp)
+            result.stage_seconds["scale_and_odometry"] += time.perf_counter() - tick
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
         if (not self._warned_learned_refinement and settings.pose_refinement != "none"
                 and (camera_k is None or settings.intrinsics_source == "learned")):
@@ -409,12 +423,12 @@ class DepthMotionNode(Node):
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
                 "approximate (docs/node.md): a calibrated camera_info does better")
         header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
-        # The motion field belongs to the previous frame (pipeline.py): it goes out with that frame's header.
+        # The motion field belongs to the previous frame (stream.py): it goes out with that frame's header.
         previous_header = self._previous_header
         if result.continuity is not Continuity.DUPLICATE:
             self._previous_header = header
         tick = time.perf_counter()
-        latency = self._publish(result, header, previous_header, settings, received)
+        latency = self._publish(result, odometry, header, previous_header, settings, received)
         publish_s = time.perf_counter() - tick
         stages = {"decode": decode_s, "rectify": rectify_s, **result.stage_seconds, "publish": publish_s}
         self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
@@ -430,8 +444,8 @@ class DepthMotionNode(Node):
             self.get_logger().info(f"no image for {stamp - previous:.3f} s (max_frame_gap "
                                    f"{settings.max_frame_gap} s): motion restarts from this frame, pose kept")
 
-    def _publish(self, result: FrameResult, header: Header, previous_header: Header | None, settings: NodeSettings,
-                 received: float) -> float:
+    def _publish(self, result: StreamStep, odometry: OdometryState | None, header: Header,
+                 previous_header: Header | None, settings: NodeSettings, received: float) -> float:
         """Publish every enabled, subscribed output; returns the arrival-to-depth latency in seconds."""
         size = result.depth.shape
         if result.intrinsics is None and (settings.publish_points or settings.publish_depth):
@@ -446,21 +460,21 @@ class DepthMotionNode(Node):
             points = organised_points(result.depth, result.intrinsics, result.rgb, settings.point_stride,
                                       settings.max_point_range)
             self._points_pub.publish(build_point_cloud(points, header))
-        if result.odometry is not None:
+        if odometry is not None:
             odom_header = Header(stamp=header.stamp, frame_id=settings.odom_frame)
             if settings.publish_odom and self._wants(self._odom_pub):
-                self._odom_pub.publish(build_odometry(result.odometry, odom_header, settings.base_frame,
+                self._odom_pub.publish(build_odometry(odometry, odom_header, settings.base_frame,
                                                       list(settings.pose_covariance),
                                                       list(settings.twist_covariance)))
             if settings.publish_tf and self._tf_broadcaster is not None:
-                self._tf_broadcaster.sendTransform(build_transform(result.odometry, odom_header,
+                self._tf_broadcaster.sendTransform(build_transform(odometry, odom_header,
                                                                    settings.base_frame))
         if result.motion_field is not None and previous_header is not None and settings.publish_motion:
             if self._wants(self._motion_field_pub):
                 self._motion_field_pub.publish(numpy_to_image(result.motion_field, previous_header))
             if self._wants(self._motion_mask_pub):
                 self._motion_mask_pub.publish(
-                    numpy_to_image(moving_mask(result.motion_field, settings.motion_threshold), previous_header))
+                    numpy_to_image(result.moving_mask(settings.motion_threshold), previous_header))
             if self._wants(self._motion_image_pub):
                 self._motion_image_pub.publish(numpy_to_image(
                     motion_colour(result.motion_field, settings.motion_full_scale), previous_header))

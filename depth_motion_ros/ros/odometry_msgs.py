@@ -6,8 +6,8 @@ from geometry_msgs.msg import TransformStamped
 from nav_msgs.msg import Odometry
 from std_msgs.msg import Header
 
-from depth_motion_ros.ros.odometry import OdometryState
-from depth_motion_ros.sources.poses import matrix_to_quaternion
+from depth_motion_ros.odometry import OdometryState
+from depth_motion_ros.transforms import matrix_to_quaternion
 
 
 def _diagonal_covariance(diagonal: list[float] | tuple[float, ...]) -> list[float]:

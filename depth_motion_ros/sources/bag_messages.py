@@ -14,7 +14,7 @@ from depth_motion_ros.image_encoding import (
     raw_image_to_rgb,
 )
 from depth_motion_ros.image_rectification import Calibration
-from depth_motion_ros.sources.poses import pose_matrix
+from depth_motion_ros.transforms import pose_matrix
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE_TYPE = "sensor_msgs/msg/CompressedImage"

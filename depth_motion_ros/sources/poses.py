@@ -1,4 +1,4 @@
-"""Camera poses in numpy: quaternions, TUM trajectory files and time interpolation of ground truth.
+"""Camera trajectories: TUM trajectory files and time interpolation of ground truth (maths: transforms.py).
 
 TUM files (`t tx ty tz qx qy qz qw`, camera-to-world, optical frame) are the project's trajectory format,
 read for ground truth and written by the inference CLI. Ground-truth topics in bags run at their own
@@ -12,47 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def quaternion_to_matrix(qx: float, qy: float, qz: float, qw: float) -> np.ndarray:
-    """Unit quaternion (normalised here) -> 3x3 rotation matrix."""
-    q = np.array([qx, qy, qz, qw], dtype=np.float64)
-    norm = np.linalg.norm(q)
-    if norm == 0.0:
-        raise ValueError("zero quaternion")
-    x, y, z, w = q / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
-    """3x3 rotation matrix -> unit quaternion `(x, y, z, w)` with `w >= 0` (Shepperd's method)."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = np.trace(m)
-    if trace > 0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quat = np.array(q) / np.linalg.norm(q)
-    return -quat if quat[3] < 0 else quat
-
-
-def pose_matrix(translation: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:
-    """4x4 homogeneous pose from a translation and an `(x, y, z, w)` quaternion."""
-    pose = np.eye(4)
-    pose[:3, :3] = quaternion_to_matrix(*quaternion_xyzw)
-    pose[:3, 3] = translation
-    return pose
+from depth_motion_ros.transforms import matrix_to_quaternion, pose_matrix, quaternion_to_matrix
 
 
 def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ import yaml
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from depth_motion_ros.sources.poses import matrix_to_quaternion, write_tum
+from depth_motion_ros.sources.poses import write_tum
+from depth_motion_ros.transforms import matrix_to_quaternion
 from depth_motion_ros.synthetic.renderer import SceneRenderer, SyntheticFrame
 from depth_motion_ros.synthetic.scene import Scene
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depth_motion_ros.sources.poses import matrix_to_quaternion
-from depth_motion_ros.ros.odometry import (
-    OdometryIntegrator,
-    axis_angle_to_matrix,
-    camera_mount,
+from depth_motion_ros.odometry import OdometryIntegrator, camera_mount
+from depth_motion_ros.transforms import (
     invert_rigid,
-    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    matrix_to_rotvec,
     rigid_from_motion,
+    rotvec_to_matrix,
     rpy_to_matrix,
 )
 
@@ -36,14 +35,14 @@ def test_mount_rejects_wrong_length():
 
 def test_rpy_matches_z_y_x_composition():
     roll, pitch, yaw = 0.1, -0.2, 0.3
-    expected = axis_angle_to_matrix([0, 0, yaw]) @ axis_angle_to_matrix([0, pitch, 0]) @ axis_angle_to_matrix(
+    expected = rotvec_to_matrix([0, 0, yaw]) @ rotvec_to_matrix([0, pitch, 0]) @ rotvec_to_matrix(
         [roll, 0, 0])
     np.testing.assert_allclose(rpy_to_matrix(roll, pitch, yaw), expected, atol=1e-12)
 
 
 @pytest.mark.parametrize("rotvec", [[0, 0, 0], [0.3, -0.2, 0.1], [0, 0, 3.0], [2.5, 1.0, -1.0]])
 def test_axis_angle_round_trip(rotvec):
-    np.testing.assert_allclose(matrix_to_axis_angle(axis_angle_to_matrix(rotvec)), rotvec, atol=1e-9)
+    np.testing.assert_allclose(matrix_to_rotvec(rotvec_to_matrix(rotvec)), rotvec, atol=1e-9)
 
 
 @pytest.mark.parametrize("rotvec", [[0, 0, 0], [0, 0, np.pi / 2], [np.pi, 0, 0], [0, 3.1, 0], [1, 2, 0.5]])
@@ -52,7 +51,7 @@ def test_quaternion_known_answers(rotvec):
     angle = np.linalg.norm(rotvec)
     axis = rotvec / angle if angle > 0 else np.array([1.0, 0, 0])
     expected = np.concatenate([axis * np.sin(angle / 2), [np.cos(angle / 2)]])
-    q = matrix_to_quaternion(axis_angle_to_matrix(rotvec))
+    q = matrix_to_quaternion(rotvec_to_matrix(rotvec))
     assert q[3] >= 0
     np.testing.assert_allclose(q, expected if expected[3] >= 0 else -expected, atol=1e-9)
 

@@ -1,5 +1,5 @@
 """ONNX Runtime backend: export a `DepthMotionModel` to two ONNX graphs and run them behind the same
-interface as `DepthMotionPredictor` (`prepare`, `depth`, `motion`, `config`, `input_size`).
+interface as `DepthMotionPredictor` (`PredictorBase`: `prepare`, `depth`, `motion`, `config`, `input_size`).
 
 Two graphs rather than one because the node runs depth on every frame but motion only once per pair,
 reusing the previous frame's depth. Each graph has a dynamic batch axis and the model's fixed input size;
@@ -23,10 +23,10 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
-from .inference import PredictorBase
-from .model_config import ModelConfig
-from .networks.model import DepthMotionModel, MotionOutput
+from ..checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
+from ..model_config import ModelConfig
+from ..networks.model import DepthMotionModel, MotionOutput
+from .base import PredictorBase
 
 CONFIG_PROPERTY = "depth_motion_ros.model_config"
 METADATA_PROPERTY = "depth_motion_ros.metadata"

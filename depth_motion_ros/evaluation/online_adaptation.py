@@ -20,7 +20,7 @@ Status: a measuring tool of `depth_motion_eval --online-adaptation`, NOT a node 
 rendered streets it takes the bundled model's abs rel from 0.397 to 0.266, but on the handheld 7-Scenes
 development frames it has stretches where the depth gets much worse than without it (a continuous run over
 frames 0-799: its last 200 frames 0.311 against 0.239), so it failed the rules set for shipping it
-(docs/model-experiments.md, "Session 11", settings A-F; these defaults are setting F).
+(docs/decisions/online-adaptation.md, settings A-F; these defaults are setting F).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ SSIM_C1, SSIM_C2 = 1e-4, 9e-4
 
 @dataclass(frozen=True)
 class AdaptationOptions:
-    """How the depth network adapts; the defaults are setting F of docs/model-experiments.md, session 11.
+    """How the depth network adapts; the defaults are setting F of docs/decisions/online-adaptation.md.
 
     `strides` are the frame distances of the training pairs: wider ones give more parallax (slow handheld
     cameras), narrower ones keep working when the camera moves fast.
@@ -57,12 +57,13 @@ class AdaptationOptions:
     #: A pair's photometric error counts only if its translation alone turns the viewing rays by at least
     #: this angle (median over the pixels, degrees): with less parallax the depth is poorly observable, and
     #: the depth network learns to absorb the pair's rotation error instead, about 1 degree on handheld video
-    #: (the collapse in docs/model-experiments.md, "Session 11"). The smoothness term covers every pair.
+    #: (the collapse in docs/decisions/online-adaptation.md). The smoothness term covers every pair.
     min_parallax_deg: float = 3.0
     #: After every step each weight moves this fraction of the way back to its starting value, so what was
     #: learned fades over about 1 / fraction steps. Tried against long-run drift (600 frames of a handheld
     #: kitchen recording made the next 200 worse, while every fresh 200-frame run improved); it did NOT cure
-    #: it (setting F against E, session 11), and is kept because F is the last setting measured.
+    #: it (setting F against E, docs/decisions/online-adaptation.md), and is kept because F is the last
+    #: setting measured.
     forgetting: float = 1.0 / 200.0
     seed: int = 0
 

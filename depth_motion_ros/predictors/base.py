@@ -1,11 +1,10 @@
-"""`DepthMotionPredictor`: the inference API used by the node, the CLIs and the benchmarks.
+"""`PredictorBase`: what every predictor backend shares (configuration, input conversion, intrinsics).
 
-It owns the model on its device, the conversion of camera images to network input, and runs every
-forward pass under `torch.inference_mode` (no autograd bookkeeping, no layer-norm noise).
+A backend adds `network_depth` and `motion`; `depth_motion_ros.stream.DepthMotionStream` is the one
+consumer that turns their outputs into per-frame results.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import cv2
@@ -13,10 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
-from .geometry.intrinsics import resize_intrinsics, square_pixel_intrinsics
-from .model_config import ModelConfig
-from .networks.model import DepthMotionModel, MotionOutput
+from ..geometry.intrinsics import resize_intrinsics, square_pixel_intrinsics
+from ..model_config import ModelConfig
+from ..networks.model import MotionOutput
 
 
 def resolve_device(name: str) -> torch.device:
@@ -68,6 +66,10 @@ class PredictorBase:
         """One pass of the depth network: [B, 3, h, w] in [0, 1] -> depth [B, 1, h, w]."""
         raise NotImplementedError
 
+    def motion(self, rgb1: Tensor, depth1: Tensor, rgb2: Tensor, depth2: Tensor) -> MotionOutput:
+        """Motion camera 1 -> camera 2 for batches of pairs (see docs/ARCHITECTURE.md, "Motion")."""
+        raise NotImplementedError
+
     @torch.inference_mode()
     def depth(self, images: Tensor, flip_average: bool = False) -> Tensor:
         """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] (model units; scale is not observable from one camera).
@@ -102,70 +104,3 @@ class PredictorBase:
         fy is not observable once frames of any aspect ratio are resized to one size). Every consumer of
         learned intrinsics (node, `depth_motion_infer`, `depth_motion_eval`) takes them from here."""
         return square_pixel_intrinsics(learned, self.input_size, image_size)
-
-
-class DepthMotionPredictor(PredictorBase):
-    """Depth for frames and motion for frame pairs with the PyTorch model, batched, at the input size."""
-
-    backend = "torch"
-
-    def __init__(self, model: DepthMotionModel, device: torch.device | str = "cpu",
-                 metadata: dict[str, Any] | None = None) -> None:
-        super().__init__(model.config, torch.device(device), metadata)
-        self.model = model.to(self.device).eval()
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "DepthMotionPredictor":
-        """Load `path`, or the bundled default model when `path` is None."""
-        resolved = resolve_device(device)
-        if path is None:
-            path = default_checkpoint_path()
-            if path is None:
-                raise CheckpointError("no checkpoint given and no bundled default model "
-                                      "(models/default_light.pt) is installed")
-        loaded = load_checkpoint(path, map_location=resolved)
-        return cls(loaded.model, resolved, loaded.metadata)
-
-    @torch.inference_mode()
-    def network_depth(self, images: Tensor) -> Tensor:
-        """[B, 3, h, w] in [0, 1] -> depth [B, 1, h, w] from one pass of the PyTorch depth network."""
-        return self.model.depth(images.to(self.device))
-
-    @torch.inference_mode()
-    def motion(self, rgb1: Tensor, depth1: Tensor, rgb2: Tensor, depth2: Tensor) -> MotionOutput:
-        """Motion camera 1 -> camera 2 for batches of pairs (see docs/ARCHITECTURE.md, "Motion")."""
-        return self.model.motion(rgb1.to(self.device), depth1.to(self.device),
-                                 rgb2.to(self.device), depth2.to(self.device))
-
-
-def depth_to_points(depth: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Depth [H, W] and its 3x3 intrinsics -> float32 points [H, W, 3] in the optical frame.
-
-    Pixels with non-finite or non-positive depth give NaN points, so callers can drop them.
-    """
-    depth = np.asarray(depth, dtype=np.float32)
-    height, width = depth.shape
-    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
-    u = (np.arange(width, dtype=np.float32) - cx) / fx
-    v = (np.arange(height, dtype=np.float32) - cy) / fy
-    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan).astype(np.float32)
-    return np.stack([u[None, :] * z, v[:, None] * z, z], axis=-1)
-
-
-#: Predictor backends selectable by name, e.g. from a node parameter or a CLI option.
-BACKENDS = ("torch", "onnx")
-
-
-def load_predictor(path: str | os.PathLike | None = None, device: str = "auto",
-                   backend: str = "torch") -> PredictorBase:
-    """A predictor for `path` (default: the bundled model) with the chosen backend.
-
-    'torch' runs the PyTorch model (CPU or CUDA); 'onnx' runs ONNX Runtime, the fastest on CPU (see
-    docs/models.md), exporting the checkpoint once into a cache. Both have the same interface.
-    """
-    if backend == "torch":
-        return DepthMotionPredictor.from_checkpoint(path, device)
-    if backend == "onnx":
-        from .onnx_backend import OnnxDepthMotionPredictor  # onnxruntime only loaded when asked for
-        return OnnxDepthMotionPredictor.from_checkpoint(path, device)
-    raise ValueError(f"unknown backend '{backend}': expected one of {', '.join(BACKENDS)}")

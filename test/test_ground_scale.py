@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depth_motion_ros.ros.ground_scale import (
+from depth_motion_ros.ground_scale import (
     ScaleSmoother,
     fit_ground_plane,
     lower_region_points,
     scale_from_camera_height,
 )
-from depth_motion_ros.ros.odometry import camera_mount
+from depth_motion_ros.odometry import camera_mount
 
 H, W = 96, 160
 K = np.array([[100.0, 0, 79.5], [0, 100.0, 47.5], [0, 0, 1]])

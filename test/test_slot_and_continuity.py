@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import threading
 
-from depth_motion_ros.ros.latest_slot import LatestSlot
-from depth_motion_ros.ros.stream_continuity import Continuity, classify_step
+from depth_motion_ros.node_support.latest_slot import LatestSlot
+from depth_motion_ros.stream import Continuity, classify_step
 
 
 def test_slot_keeps_only_the_newest_and_counts_drops():

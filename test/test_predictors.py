@@ -1,4 +1,4 @@
-"""The inference API on CPU: device resolution, image preparation, depth, motion, points."""
+"""The predictors on CPU: device resolution, image preparation, depth, motion, points."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.inference import (DepthMotionPredictor, PredictorBase, depth_to_points, load_predictor,
-                                        resolve_device)
+from depth_motion_ros.cli.infer_outputs import depth_to_points
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
+from depth_motion_ros.predictors import DepthMotionPredictor, PredictorBase, load_predictor, resolve_device
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)

@@ -1,0 +1,263 @@
+"""The per-frame engine: one frame in, that frame's depth, pose and intrinsics and the previous frame's
+object-motion field out. The node, `depth_motion_infer`, `depth_motion_eval` and (through the node) the
+demo all run their frames through `DepthMotionStream`, so they compute the same numbers; it imports no ROS.
+
+Conventions of a `StreamStep` (docs/ARCHITECTURE.md, "The per-frame engine"):
+
+* Arrays are at the network's input size (`predictor.input_size`); callers resize for display or files.
+* Depth is metres along the optical axis: model units times the step's `scale` (1 unless a scale mode
+  gives metres).
+* Frames are optical (x right, y down, z forward). `camera_motion` is `previous_T_current`, the pose of the
+  current camera in the previous one (its inverse `T_21` maps previous-camera points to current-camera
+  points); `pose` is `world_T_camera`, the chained camera motions, with `world` the camera of the first
+  frame since the start or the last reset. Translations are metres (the current frame's scale).
+* Motion is predicted for the pair (previous, current), the temporal order the motion network was trained
+  on (with the reverse order the bundled model's rotation error on the development frames is 1.5-1.9
+  times larger; docs/decisions/node-pair-order.md). Its object-motion field lies on the
+  PREVIOUS frame's pixel grid, so it belongs to the previous frame: `motion_field[v, u]` is how far the
+  point seen at (u, v) in the previous frame moved by the current frame, in the previous camera's frame,
+  metres. The network says `p_cur = R p_prev + t + r` (its own R, before any refinement), so the point
+  moved by `R^T r` as seen from the previous camera; `network_motion` keeps that R.
+* Intrinsics are the camera's (its camera_info K, mapped to the input size) when given and allowed by
+  `intrinsics_source`, else the running mean of the motion network's learned ones over every pair since
+  the stream started (a camera's K is constant, and the mean is steadier than any one pair's).
+"""
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
+from depth_motion_ros.ground_scale import ScaleSmoother, scale_from_camera_height
+from depth_motion_ros.predictors.base import PredictorBase, resize_rgb
+from depth_motion_ros.transforms import invert_rigid, rigid_from_motion
+from depth_motion_ros.visualisation import moving_mask
+
+#: Up in the optical frame of a level camera (y points down).
+LEVEL_CAMERA_UP = np.array([0.0, -1.0, 0.0])
+
+
+class Continuity(enum.Enum):
+    """How a frame's stamp relates to the previous one's.
+
+    A bag that loops (or a simulator that restarts) sends time backwards, and a camera that stalls leaves a
+    gap; in both cases the motion network would be asked about two unrelated images, so the stream resets
+    instead (and the node tells the user why).
+    """
+
+    FIRST = "first"          # no previous frame: nothing to pair with
+    CONTINUOUS = "continuous"
+    DUPLICATE = "duplicate"  # same stamp as the previous frame: skip motion, keep state
+    BACKWARDS = "backwards"  # time jumped back: restart the pose from the origin
+    GAP = "gap"              # too long since the previous frame: drop the pair, keep the pose
+
+
+def classify_step(previous_stamp: float | None, stamp: float, max_gap_s: float) -> Continuity:
+    """Classify the step from ``previous_stamp`` to ``stamp`` (seconds); ``max_gap_s <= 0`` disables gaps."""
+    if previous_stamp is None:
+        return Continuity.FIRST
+    dt = stamp - previous_stamp
+    if dt < 0.0:
+        return Continuity.BACKWARDS
+    if dt == 0.0:
+        return Continuity.DUPLICATE
+    if max_gap_s > 0.0 and dt > max_gap_s:
+        return Continuity.GAP
+    return Continuity.CONTINUOUS
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """What the engine needs to know for one frame (the node maps its parameters onto these)."""
+
+    scale_mode: str = "fixed"          # 'fixed' (metres_per_unit) or 'camera_height' (ground_scale.py)
+    metres_per_unit: float = 1.0
+    camera_height: float = 1.5
+    ground_region: float = 0.35
+    scale_smoothing: float = 0.1
+    max_frame_gap: float = 1.0         # seconds; <= 0 pairs frames whatever the time between them
+    intrinsics_source: str = "auto"    # 'auto', 'camera_info' or 'learned'
+    pose_refinement: str = "none"      # 'none', 'rotation' or 'full' (geometry/direct_alignment.py)
+    flip_average: bool = False         # average each depth map with its mirror image's (PredictorBase.depth)
+
+
+@dataclass
+class StreamStep:
+    """What one frame gave, in the conventions of the module docstring."""
+
+    stamp: float
+    continuity: Continuity
+    rgb: np.ndarray                          # uint8 [h, w, 3] at the network size
+    depth: np.ndarray                        # float32 [h, w] metres (scale applied)
+    intrinsics: np.ndarray | None            # 3x3 at the network size; None until any is known
+    intrinsics_learned: bool                 # True when `intrinsics` is the learned running mean
+    scale: float                             # metres per model unit used for this frame
+    pose: np.ndarray                         # 4x4 world_T_camera after this frame
+    previous_stamp: float | None = None      # stamp of the frame this one was paired with
+    camera_motion: np.ndarray | None = None  # 4x4 previous_T_current (refined when asked), metres
+    network_motion: np.ndarray | None = None  # 4x4 previous_T_current as the network predicted it, metres
+    motion_field: np.ndarray | None = None   # float32 [h, w, 3] of the PREVIOUS frame, previous camera, metres
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    network_seconds: float = 0.0
+
+    def moving_mask(self, threshold: float) -> np.ndarray | None:
+        """mono8 mask of the previous frame: 255 where its field exceeds `threshold` metres, None without a
+        field (the node's motion/mask, the object-motion metrics' "flagged")."""
+        return None if self.motion_field is None else moving_mask(self.motion_field, threshold)
+
+
+class DepthMotionStream:
+    """Keeps the previous frame (network input and depth), the pose, the scale and the learned intrinsics;
+    `step` takes one camera frame."""
+
+    def __init__(self, predictor: PredictorBase, up_in_camera: np.ndarray = LEVEL_CAMERA_UP) -> None:
+        self.predictor = predictor
+        self._up_in_camera = np.asarray(up_in_camera, dtype=np.float64)
+        self._scale = ScaleSmoother(StreamOptions.scale_smoothing)
+        self._learned_intrinsics_sum = np.zeros((3, 3))
+        self._learned_count = 0
+        self._previous: tuple[float, torch.Tensor, torch.Tensor] | None = None
+        self._pose = np.eye(4)
+
+    def set_up(self, up_in_camera: np.ndarray) -> None:
+        """The up direction in the optical frame (the camera_height scale's ground must be level with it)."""
+        self._up_in_camera = np.asarray(up_in_camera, dtype=np.float64)
+
+    def forget_previous_frame(self) -> None:
+        """Start a new pair with the next frame and keep the pose (its images changed geometry, e.g. once
+        rectification starts: a motion between two differently mapped images would be wrong)."""
+        self._previous = None
+
+    def reset(self) -> None:
+        """Forget the previous frame and put the camera back at the world origin."""
+        self._previous = None
+        self._pose = np.eye(4)
+
+    @property
+    def previous_stamp(self) -> float | None:
+        """Stamp of the frame the next one will be paired with (None after a reset)."""
+        return self._previous[0] if self._previous else None
+
+    @property
+    def learned_intrinsics(self) -> np.ndarray | None:
+        """Running mean of the motion network's intrinsics at the network size (a camera's K is constant)."""
+        return self._learned_intrinsics_sum / self._learned_count if self._learned_count else None
+
+    @property
+    def ground_scale(self) -> float | None:
+        """The smoothed camera_height estimate of metres per model unit; None before the first ground fit."""
+        return self._scale.value
+
+    def _add_learned_intrinsics(self, intrinsics: torch.Tensor) -> None:
+        self._learned_intrinsics_sum += intrinsics[0].detach().cpu().double().numpy()
+        self._learned_count += 1
+
+    def _choose_intrinsics(self, camera_k: np.ndarray | None, image_size: tuple[int, int],
+                           source: str) -> tuple[np.ndarray | None, bool]:
+        if source != "learned" and camera_k is not None:
+            return self.predictor.intrinsics_at_input(camera_k, image_size), False
+        if source == "camera_info":
+            return None, False
+        learned = self.learned_intrinsics
+        return learned, learned is not None
+
+    def update_scale(self, depth_units: np.ndarray, intrinsics: np.ndarray | None, options: StreamOptions) -> float:
+        """Metres per model unit for this frame: fixed, or the smoothed ground-plane estimate.
+
+        In camera_height mode a frame without a level ground plane leaves the running estimate unchanged;
+        before the first good fit, ``metres_per_unit`` applies.
+        """
+        if options.scale_mode != "camera_height":
+            return options.metres_per_unit
+        self._scale.smoothing = options.scale_smoothing
+        if intrinsics is not None:
+            frame_scale = scale_from_camera_height(depth_units, intrinsics, self._up_in_camera,
+                                                   options.camera_height, options.ground_region)
+            if frame_scale is not None:
+                self._scale.update(frame_scale)
+        smoothed = self._scale.value
+        return options.metres_per_unit if smoothed is None else smoothed
+
+    def step(self, rgb: np.ndarray, stamp: float, camera_k: np.ndarray | None, options: StreamOptions,
+             want_motion: bool = True, want_field: bool = True) -> StreamStep:
+        """Depth for ``rgb``; with ``want_motion`` the camera motion since the previous frame and the pose, and
+        with ``want_field`` too the previous frame's object-motion field (one network pass gives both).
+
+        ``camera_k`` is the camera's K at ``rgb``'s resolution, or None. The caller reports continuity events
+        (the node logs them); the state changes for them happen here.
+        """
+        stages: dict[str, float] = {}
+        tick = time.perf_counter()
+        continuity = classify_step(self.previous_stamp, stamp, options.max_frame_gap)
+        if continuity is Continuity.BACKWARDS:
+            self.reset()
+        elif continuity is Continuity.GAP:
+            self._previous = None
+        small_rgb = resize_rgb(rgb, self.predictor.input_size)
+        image = self.predictor.prepare(small_rgb)
+        stages["prepare"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        depth_units = self.predictor.depth(image, options.flip_average)
+        depth_numpy = depth_units[0, 0].float().cpu().numpy()
+        stages["depth_net"] = time.perf_counter() - tick
+        network = stages["depth_net"]
+
+        camera = None  # the network's motion previous -> current camera, and the previous frame's field
+        pair_ready = self._previous is not None and continuity is Continuity.CONTINUOUS
+        previous_image, previous_depth = (self._previous[1], self._previous[2]) if pair_ready else (
+            image, depth_units)
+        needs_learned_k = options.intrinsics_source != "camera_info" and (
+            options.intrinsics_source == "learned" or camera_k is None) and self._learned_count == 0
+        if (want_motion and pair_ready) or needs_learned_k:
+            tick = time.perf_counter()
+            # Without a previous frame, the pair (frame, frame) still yields the learned intrinsics.
+            camera = self.predictor.motion(previous_image, previous_depth, image, depth_units)
+            self._add_learned_intrinsics(self.predictor.learned_intrinsics_at_input(camera.intrinsics,
+                                                                                    rgb.shape[:2]))
+            stages["motion_net"] = time.perf_counter() - tick
+            network += stages["motion_net"]
+            if not pair_ready:
+                camera = None
+
+        intrinsics, learned = self._choose_intrinsics(camera_k, rgb.shape[:2], options.intrinsics_source)
+        camera_rotation, camera_translation = (camera.rotation, camera.translation) if camera else (None, None)
+        if camera is not None and options.pose_refinement != "none" and intrinsics is not None:
+            tick = time.perf_counter()
+            camera_rotation, camera_translation = refine_motion(
+                previous_image, previous_depth, image,
+                torch.as_tensor(intrinsics, dtype=torch.float32, device=image.device)[None],
+                camera.rotation, camera.translation, AlignmentOptions(mode=options.pose_refinement))
+            stages["pose_refinement"] = time.perf_counter() - tick
+
+        tick = time.perf_counter()
+        scale = self.update_scale(depth_numpy, intrinsics, options)
+        result = StreamStep(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, learned,
+                            scale, self._pose.copy())
+        if camera is not None:
+            network_rotation = camera.rotation[0].double().cpu().numpy()
+            # p_cur = R p_prev + t: that is current_T_previous; the camera motion is its inverse.
+            current_T_previous = rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
+                                                   camera_translation[0].double().cpu().numpy() * scale)
+            result.camera_motion = invert_rigid(current_T_previous)
+            result.network_motion = invert_rigid(rigid_from_motion(
+                network_rotation, camera.translation[0].double().cpu().numpy() * scale))
+            result.previous_stamp = self._previous[0]
+            self._pose = self._pose @ result.camera_motion
+            result.pose = self._pose.copy()
+            if want_field:
+                # Residual r on the previous frame's pixels: p_cur = R p_prev + t + r (network R), so the
+                # point moved by R^T r in the previous camera's frame (row vectors: r @ R).
+                residual = camera.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
+                rotation = rigid_from_motion(network_rotation, np.zeros(3))[:3, :3]
+                result.motion_field = ((residual @ rotation) * scale).astype(np.float32)
+        if continuity is not Continuity.DUPLICATE:
+            self._previous = (stamp, image, depth_units)
+        stages["scale_and_odometry"] = time.perf_counter() - tick
+        result.stage_seconds = stages
+        result.network_seconds = network
+        return result
