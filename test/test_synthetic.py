@@ -282,3 +282,23 @@ def test_invalid_parameters_are_rejected() -> None:
         SceneParams(width=4)
     with pytest.raises(ValueError):
         SceneParams(world="moon")
+
+
+ROOM = SceneParams(world="room", width=128, height=64, frames=10, seed=5, camera_effects=False)
+
+
+def test_a_room_is_closed_holds_walking_people_and_its_frames_are_photo_consistent() -> None:
+    scene = make_scene(ROOM)
+    assert scene.mover_kinds and set(scene.mover_kinds) == {"person"}
+    frames = list(SceneRenderer(scene))
+    assert all(not np.isnan(frame.depth).any() for frame in frames), "a closed room has a surface everywhere"
+    assert max(np.nanmax(f.depth) for f in frames) < 15.0 and min(np.nanmin(f.depth) for f in frames) > 0.3
+    assert any((frame.mover_id >= 0).sum() > 30 for frame in frames), "people in view"
+    rotations = [np.linalg.inv(a.pose) @ b.pose for a, b in zip(frames, frames[1:])]
+    angles = [math.degrees(math.acos(np.clip((np.trace(r[:3, :3]) - 1) / 2, -1, 1))) for r in rotations]
+    assert max(angles) > 0.3 and max(angles) < 8.0, "a hand-held camera turns, within a walking person's pace"
+    tilt = [math.degrees(math.asin(abs(f.pose[1, 2]))) for f in frames]
+    assert max(tilt) > 0.1, "pitch and roll as well as yaw: six degrees of freedom"
+    for frame1, frame2 in zip(frames[:-1:3], frames[1::3]):
+        error, usable, _ = _photometric_check(frame1, frame2)
+        assert usable.mean() > 0.6 and np.median(error[usable]) < 2.0

@@ -18,7 +18,7 @@ from depth_motion_ros.synthetic.paths import PlanarPath, drive, heading, right_o
 from depth_motion_ros.synthetic.scene import (BARK, CAR_PAINT, FABRIC, FACADE, FOLIAGE, GLASS, GROUND, METAL,
                                               RUBBER, SKIN, STREET_MOVER_KINDS, Box, CameraModel, Lighting,
                                               Mover, Scene, SceneParams, Wave, box_on_ground, pinhole_intrinsics)
-from depth_motion_ros.synthetic.world_tools import (DriveCamera, camera_sees, footprints_clear,
+from depth_motion_ros.synthetic.world_tools import (DriveCamera, camera_sees, footprints_clear, frame_views,
                                                     random_camera_model)
 
 ROAD_HALF_WIDTH = 8.2
@@ -230,7 +230,7 @@ def _car_parts(rng: np.random.Generator, length: float, width: float, height: fl
     return parts
 
 
-def _person_parts(rng: np.random.Generator) -> list[Box]:
+def person_parts(rng: np.random.Generator) -> list[Box]:
     """A pedestrian facing +z: legs, torso with arms, head."""
     height = rng.uniform(1.5, 1.95)
     legs = 0.47 * height
@@ -281,7 +281,7 @@ def _propose(rng: np.random.Generator, kind: str, params: SceneParams, grid: Str
         parts = _car_parts(rng, length, width, height)
         half_length, half_width = length / 2, width / 2
     else:
-        parts = _person_parts(rng)
+        parts = person_parts(rng)
         half_length, half_width = 0.2, 0.3
     position = np.array([x, z]) + 0.0
     lateral = float(np.dot(position - centre, r))
@@ -368,10 +368,11 @@ def build_street(params: SceneParams) -> Scene:
     static += _blocks(rng, grid, lo, hi) + _kerbside(rng, grid, lo, hi)
 
     movers: list[Mover] = []
+    views = frame_views(camera, params)
     for kind in _mover_kinds(rng, params.movers):
         for _attempt in range(60):
             mover = _propose(rng, kind, params, grid, camera)
-            if mover is None or not camera_sees(camera, mover, intrinsics, params):
+            if mover is None or not camera_sees(views, mover, intrinsics, params):
                 continue
             if footprints_clear(mover, movers, camera, params):
                 movers.append(mover)

@@ -61,34 +61,46 @@ def _mover_footprint(mover: Mover, times: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.stack([x, z], axis=1), yaw, (mover.half_length + MARGIN, mover.half_width + MARGIN)
 
 
-def footprints_clear(candidate: Mover, placed: list[Mover], camera: DriveCamera | None,
-                     params: SceneParams) -> bool:
-    """True when the candidate never touches the camera car nor any mover already placed, from the first
-    frame to one frame past the last."""
+def footprints_clear(candidate: Mover, placed: list[Mover], camera, params: SceneParams) -> bool:
+    """True when the candidate never touches the camera (anything with `footprint(times)`: the camera car,
+    the person holding the camera) nor any mover already placed, from the first frame to one past the last."""
     times = np.arange(0.0, params.duration + CHECK_STEP_S, CHECK_STEP_S)
     mine = _mover_footprint(candidate, times)
-    if camera is not None and _rectangles_overlap(*mine, *camera.footprint(times)).any():
+    if _rectangles_overlap(*mine, *camera.footprint(times)).any():
         return False
     return not any(_rectangles_overlap(*mine, *_mover_footprint(other, times)).any() for other in placed)
 
 
-def camera_sees(camera: CameraTrajectory, mover: Mover, intrinsics: np.ndarray, params: SceneParams,
+def spot_clear(centre: tuple[float, float], half: tuple[float, float], movers: list[Mover], camera,
+               params: SceneParams) -> bool:
+    """True when a static footprint (axis-aligned: half extents along z, x) never touches the camera or a
+    mover."""
+    times = np.arange(0.0, params.duration + CHECK_STEP_S, CHECK_STEP_S)
+    spot = (np.tile(np.asarray(centre, dtype=float), (len(times), 1)), np.zeros(len(times)),
+            (half[0] + MARGIN, half[1] + MARGIN))
+    if _rectangles_overlap(*spot, *camera.footprint(times)).any():
+        return False
+    return not any(_rectangles_overlap(*spot, *_mover_footprint(m, times)).any() for m in movers)
+
+
+def frame_views(camera: CameraTrajectory, params: SceneParams) -> np.ndarray:
+    """[frames, 4, 4] world-to-camera transforms at the frame times (for `camera_sees`)."""
+    return np.stack([np.linalg.inv(camera.pose(index / params.rate_hz)) for index in range(params.frames)])
+
+
+def camera_sees(views: np.ndarray, mover: Mover, intrinsics: np.ndarray, params: SceneParams,
                 nearest: float = 1.5, farthest: float = 60.0) -> bool:
     """True when the mover's centre is inside the image, between `nearest` and `farthest` metres, in at
-    least three frames (all of them in shorter sequences)."""
-    seen = 0
-    for index in range(params.frames):
-        time = index / params.rate_hz
-        x, z, _ = mover.ground_states(np.array([time]))
-        centre = np.array([x[0], -0.8, z[0], 1.0])
-        point = np.linalg.solve(camera.pose(time), centre)[:3]
-        if not nearest < point[2] < farthest:
-            continue
-        u = intrinsics[0, 0] * point[0] / point[2] + intrinsics[0, 2]
-        v = intrinsics[1, 1] * point[1] / point[2] + intrinsics[1, 2]
-        if 0 <= u < params.width and 0 <= v < params.height:
-            seen += 1
-    return seen >= min(3, params.frames)
+    least three frames (all of them in shorter sequences); `views` from `frame_views`."""
+    x, z, _ = mover.ground_states(np.arange(len(views)) / params.rate_hz)
+    centres = np.stack([x, np.full_like(x, -0.8), z, np.ones_like(x)], axis=1)
+    points = np.einsum("fij,fj->fi", views, centres)[:, :3]
+    depth = points[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = intrinsics[0, 0] * points[:, 0] / depth + intrinsics[0, 2]
+        v = intrinsics[1, 1] * points[:, 1] / depth + intrinsics[1, 2]
+    seen = (depth > nearest) & (depth < farthest) & (u >= 0) & (u < params.width) & (v >= 0) & (v < params.height)
+    return int(seen.sum()) >= min(3, params.frames)
 
 
 def random_camera_model(rng: np.random.Generator) -> CameraModel:
