@@ -48,7 +48,7 @@ class FixedCamera:
 
 def handmade_scene(camera, static=(), movers=(), width=96, height=64) -> Scene:
     params = SceneParams(width=width, height=height, frames=3, camera_effects=False)
-    lighting = Lighting(False, (0.3, -0.8, 0.2), 0.6, STILL, STILL)
+    lighting = Lighting((0.34, -0.91, 0.23), 0.6, STILL, STILL)
     ground = Box((0.0, 0.05, 0.0), (500.0, 0.05, 500.0), GROUND, (1.0, 1.0, 1.0), 1)
     return Scene(params, (ground,) + tuple(static), tuple(movers), camera,
                  pinhole_intrinsics(width, height, params.hfov_deg), lighting)

@@ -124,10 +124,8 @@ class SceneRenderer:
                 self._program[name].value = values + [1e9] * (_MAX_ROADS - len(values))
                 self._program[name + "_count"].value = len(values)
         light = scene.lighting
-        for name, value in (("u_ambient", light.ambient), ("u_lamp", int(light.lamp)),
-                            ("u_light_vector", tuple(light.direction_or_position))):
-            if name in self._program:
-                self._program[name].value = value
+        self._program["u_ambient"].value = light.ambient
+        self._program["u_light_direction"].value = tuple(light.direction)
         self._sky["u_seed"].value = int(p.seed) % (1 << 31)
         self._inverse_k = np.linalg.inv(scene.intrinsics)
 
@@ -155,10 +153,7 @@ class SceneRenderer:
         program = self._program
         program["u_modelview"].write(_gl(modelview))
         program["u_motion"].write(_gl(motion))
-        if "u_model" in program:
-            program["u_model"].write(_gl(model))
-        if "u_rotation" in program:
-            program["u_rotation"].write(_gl(model[:3, :3]))
+        program["u_rotation"].write(_gl(model[:3, :3]))
         program["u_mover_id"].value = float(mover_id)
         vao.render()
 

@@ -23,6 +23,8 @@ from depth_motion_ros.synthetic.world_tools import (camera_sees, footprints_clea
 
 WALL_ZONE = 1.25            # furniture stands within this distance of the walls
 MAX_PEOPLE = 3
+TURN_RADIUS = 0.6           # of a person's U-turn: 1.0-1.6 m/s turn 10-15 degrees per frame at 10 Hz (a
+                            # faster pivot changes the shading more than a warp can follow)
 
 _WALL_PALETTE = np.array([[0.90, 0.88, 0.82], [0.80, 0.85, 0.88], [0.88, 0.80, 0.70], [0.70, 0.78, 0.70],
                           [0.95, 0.93, 0.90], [0.75, 0.65, 0.60]])
@@ -203,16 +205,15 @@ def _people(rng: np.random.Generator, params: SceneParams, camera: HandheldCamer
     views = frame_views(camera, params)
     for _ in range(min(params.movers, MAX_PEOPLE)):
         for _attempt in range(60):
-            length = 2 * (half_x - WALL_ZONE) - 0.7
+            length = 2 * (half_x - WALL_ZONE - TURN_RADIUS)
             free_z = half_z - WALL_ZONE
-            lowest, highest = -0.07 * free_z + 1.1, free_z - 1.05
+            lowest, highest = -0.07 * free_z + 1.1, free_z - 0.35 - 2 * TURN_RADIUS
             if length < 1.0 or highest < lowest:
                 break
-            path = PlanarPath((-half_x + WALL_ZONE + 0.35, rng.uniform(lowest, highest)), math.pi / 2)
-            sign = -1    # turn left, towards +z
+            path = PlanarPath((-half_x + WALL_ZONE + TURN_RADIUS, rng.uniform(lowest, highest)), math.pi / 2)
             laps = int(params.duration * 1.6 / (2 * length)) + 2
-            for _lap in range(laps):
-                path.straight(length).turn(0.35, sign * math.pi).straight(length).turn(0.35, sign * math.pi)
+            for _lap in range(laps):   # left turns: towards +z, then back
+                path.straight(length).turn(TURN_RADIUS, -math.pi).straight(length).turn(TURN_RADIUS, -math.pi)
             speed = rng.uniform(1.0, 1.6)
             mover = Mover("person", tuple(person_parts(rng)), path, speed, rng.uniform(0.0, 2 * length), 0.2, 0.3)
             if camera_sees(views, mover, intrinsics, params, nearest=0.6, farthest=15.0) and \
@@ -242,7 +243,7 @@ def _free_standing(rng: np.random.Generator, params: SceneParams, camera: Handhe
 def build_room(params: SceneParams) -> Scene:
     """Build the deterministic room world of `params` (same seed, same room)."""
     rng = np.random.default_rng(params.seed)
-    half_x, half_z = rng.uniform(2.5, 4.5), rng.uniform(3.3, 6.5)
+    half_x, half_z = rng.uniform(2.5, 4.5), rng.uniform(3.8, 7.0)
     height = rng.uniform(2.4, 3.2)
     camera = _handheld(rng, half_x, half_z)
     intrinsics = pinhole_intrinsics(params.width, params.height, params.hfov_deg)
@@ -253,8 +254,8 @@ def build_room(params: SceneParams) -> Scene:
     movers = _people(rng, params, camera, intrinsics, half_x, half_z)
     static += _free_standing(rng, params, camera, movers, half_x, half_z)
     effects = params.camera_effects
-    lighting = Lighting(lamp=True, direction_or_position=(rng.uniform(-1, 1), -height + 0.3, rng.uniform(-1, 1)),
-                        ambient=rng.uniform(0.35, 0.5),
+    window = np.array([rng.uniform(-1.0, 1.0), -rng.uniform(0.3, 0.8), rng.uniform(-1.0, 1.0)])
+    lighting = Lighting(direction=tuple(window / np.linalg.norm(window)), ambient=rng.uniform(0.5, 0.7),
                         exposure_wave=Wave.random(rng, 0.15 if effects else 0.0, 0.05, 0.5),
                         light_wave=Wave.random(rng, 0.1 if effects else 0.0, 0.05, 0.5),
                         base_exposure=rng.uniform(0.9, 1.15))

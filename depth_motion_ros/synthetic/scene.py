@@ -128,13 +128,14 @@ class Wave:
 
 @dataclass(frozen=True)
 class Lighting:
-    """A sun (street) or a ceiling lamp (room), an ambient term, and how they and the exposure change.
+    """A directional light (the sun, or a room's windows) and an ambient term, and how they and the
+    exposure change.
 
-    `exposure(t)` and `light(t)` are exp of smooth random waves: an auto-exposure drifting and clouds
-    or a flickering lamp; both change every frame a little, as on a real camera.
+    `exposure(t)` and `light(t)` are exp of smooth random waves: an auto-exposure drifting, and clouds or
+    lamps dimming; both change every frame a little, as on a real camera. Why no point lights: a lamp near
+    a walking person changes its shading by tens of grey levels per frame, which no warp can explain.
     """
-    lamp: bool
-    direction_or_position: tuple[float, float, float]   # towards the sun (unit), or the lamp's position
+    direction: tuple[float, float, float]   # towards the light, world, unit
     ambient: float
     exposure_wave: Wave
     light_wave: Wave

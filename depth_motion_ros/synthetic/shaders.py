@@ -15,7 +15,6 @@ uniform mat4 u_projection;
 uniform mat4 u_modelview;   // object -> camera t (optical frame)
 uniform mat4 u_motion;      // object -> displacement t..t+1 in camera t+1 (rows 0-2; row 3 unused)
 uniform mat3 u_rotation;    // object -> world rotation, for lighting
-uniform mat4 u_model;       // object -> world
 in vec3 a_position;
 in vec3 a_normal;
 in vec3 a_surface;
@@ -26,7 +25,6 @@ in float a_seed;
 out float v_z;
 out vec3 v_motion;
 out vec3 v_surface;
-out vec3 v_world;
 flat out vec3 v_face;
 flat out vec3 v_normal;
 flat out int v_material;
@@ -37,7 +35,6 @@ void main() {
     v_z = view.z;
     v_motion = (u_motion * vec4(a_position, 1.0)).xyz;
     v_surface = a_surface;
-    v_world = (u_model * vec4(a_position, 1.0)).xyz;
     v_face = a_face;
     v_normal = normalize(u_rotation * a_normal);
     v_material = int(a_material + 0.5);
@@ -95,8 +92,7 @@ uniform int u_depth_only;
 uniform float u_exposure;
 uniform float u_light;
 uniform float u_ambient;
-uniform int u_lamp;
-uniform vec3 u_light_vector;   // towards the sun, or the lamp's position
+uniform vec3 u_light_direction;   // towards the light (world, unit)
 uniform float u_roads_x[64];
 uniform int u_roads_x_count;
 uniform float u_roads_z[64];
@@ -104,7 +100,6 @@ uniform int u_roads_z_count;
 in float v_z;
 in vec3 v_motion;
 in vec3 v_surface;
-in vec3 v_world;
 flat in vec3 v_face;
 flat in vec3 v_normal;
 flat in int v_material;
@@ -281,14 +276,7 @@ void main() {
     float fp = max(length(dFdx(v_surface)), length(dFdy(v_surface)));
     bool horizontal = abs(v_face.y) > 0.5;
     vec3 albedo = material_colour(uv, fp, horizontal, v_face.y < -0.5);
-    float diffuse;
-    if (u_lamp == 1) {
-        vec3 to_lamp = u_light_vector - v_world;
-        float d2 = dot(to_lamp, to_lamp);
-        diffuse = max(dot(v_normal, to_lamp * inversesqrt(d2)), 0.0) * 9.0 / (4.0 + d2);
-    } else {
-        diffuse = max(dot(v_normal, u_light_vector), 0.0);
-    }
+    float diffuse = max(dot(v_normal, u_light_direction), 0.0);
     vec3 colour = albedo * (u_ambient + u_light * diffuse) * u_exposure;
     o_colour = vec4(clamp(colour, 0.0, 1.0), 1.0);
     o_geometry = vec4(v_motion, v_z);

@@ -379,7 +379,7 @@ def build_street(params: SceneParams) -> Scene:
                 break
 
     sun = np.array([rng.uniform(-0.6, 0.6), -rng.uniform(0.5, 0.9), rng.uniform(-0.6, 0.6)])
-    lighting = Lighting(lamp=False, direction_or_position=tuple(sun / np.linalg.norm(sun)),
+    lighting = Lighting(direction=tuple(sun / np.linalg.norm(sun)),
                         ambient=rng.uniform(0.45, 0.6),
                         exposure_wave=Wave.random(rng, 0.12 if params.camera_effects else 0.0, 0.05, 0.5),
                         light_wave=Wave.random(rng, 0.2 if params.camera_effects else 0.0, 0.03, 0.3),
