@@ -76,6 +76,7 @@ class PlanarPath:
     origin: tuple[float, float]
     yaw: float
     segments: list[Segment] = field(default_factory=list)
+    _lookup: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def end(self) -> tuple[np.ndarray, float]:
@@ -91,12 +92,14 @@ class PlanarPath:
         return float(sum(seg.length for seg in self.segments))
 
     def straight(self, length: float) -> PlanarPath:
+        self._lookup = None
         point, yaw = self.end
         self.segments.append(Segment((float(point[0]), float(point[1])), yaw, float(length)))
         return self
 
     def turn(self, radius: float, angle: float) -> PlanarPath:
         """An arc of `radius` turning by `angle` radians (positive: right, towards +x from +z)."""
+        self._lookup = None
         point, yaw = self.end
         self.segments.append(Segment((float(point[0]), float(point[1])), yaw, abs(angle) * radius,
                                      math.copysign(1.0 / radius, angle)))
@@ -105,10 +108,13 @@ class PlanarPath:
     def at(self, s: float | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(x, z, yaw) at arc length(s) `s`, vectorised; straight lines continue both ends."""
         s = np.atleast_1d(np.asarray(s, dtype=float))
-        point, yaw = self.end
-        pieces = ([Segment((float(self.origin[0]), float(self.origin[1])), float(self.yaw), 0.0)] + self.segments
-                  + [Segment((float(point[0]), float(point[1])), yaw, math.inf)])
-        starts = np.concatenate([[-math.inf, 0.0], np.cumsum([seg.length for seg in self.segments])])
+        if self._lookup is None:   # built once per shape of the path: `at` is called for every frame
+            point, yaw = self.end
+            pieces = ([Segment((float(self.origin[0]), float(self.origin[1])), float(self.yaw), 0.0)]
+                      + self.segments + [Segment((float(point[0]), float(point[1])), yaw, math.inf)])
+            starts = np.concatenate([[-math.inf, 0.0], np.cumsum([seg.length for seg in self.segments])])
+            self._lookup = (pieces, starts)
+        pieces, starts = self._lookup
         index = np.where(s < 0.0, 0, np.clip(np.searchsorted(starts, s, side="right") - 1, 1, len(pieces) - 1))
         x, z, heading_yaw = np.empty_like(s), np.empty_like(s), np.empty_like(s)
         for k in np.unique(index):

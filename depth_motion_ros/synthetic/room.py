@@ -49,10 +49,11 @@ class HandheldCamera:
     shake_rotation: tuple[Wave, Wave, Wave]
     shake_translation: tuple[Wave, Wave, Wave]
 
-    def position(self, time: float) -> np.ndarray:
-        shake = np.array([wave(time) for wave in self.shake_translation])
-        return np.array([self.centre[0] + self.x_wave(time), -self.eye_height - self.bob(time),
-                         self.centre[1] + self.z_wave(time)]) + shake
+    def position(self, time: float | np.ndarray) -> np.ndarray:
+        """[3] position at `time`, or [T, 3] at an array of times."""
+        shake = np.stack([wave(time) for wave in self.shake_translation], axis=-1)
+        return np.stack([self.centre[0] + self.x_wave(time), -self.eye_height - self.bob(time),
+                         self.centre[1] + self.z_wave(time)], axis=-1) + shake
 
     def pose(self, time: float) -> np.ndarray:
         yaw_shake, pitch_shake, roll_shake = (wave(time) for wave in self.shake_rotation)
@@ -63,7 +64,7 @@ class HandheldCamera:
 
     def footprint(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
         """The person holding the camera: a 0.8 m square around it."""
-        centres = np.array([self.position(t)[[0, 2]] for t in times])
+        centres = self.position(np.asarray(times, dtype=float))[:, [0, 2]]
         return centres, np.zeros(len(times)), (0.4, 0.4)
 
 

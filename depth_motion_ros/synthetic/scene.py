@@ -122,8 +122,10 @@ class Wave:
         return cls(amplitude * weights / weights.sum(), 2.0 * math.pi * rng.uniform(lowest_hz, highest_hz, terms),
                    rng.uniform(0.0, 2.0 * math.pi, terms))
 
-    def __call__(self, time: float) -> float:
-        return float(np.sum(self.amplitude * np.sin(self.frequency * time + self.phase)))
+    def __call__(self, time: float | np.ndarray) -> float | np.ndarray:
+        """The signal at `time` (seconds, a float or an array of them)."""
+        value = np.sin(np.multiply.outer(np.asarray(time, dtype=float), self.frequency) + self.phase) @ self.amplitude
+        return float(value) if np.ndim(value) == 0 else value
 
 
 @dataclass(frozen=True)
