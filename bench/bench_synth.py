@@ -4,7 +4,9 @@ Each run renders a batch of worlds (the training path: `depth_motion_synth --wor
 per job, one llvmpipe thread each) into a fresh temporary folder, writing included (PNG images and depth,
 motion .npy, mover ids, poses); the figure is frames / wall-clock seconds, median over the runs. Building
 each world (its layout, routes and placement checks) is counted too. The machine's load is printed beside it:
-other processes on the cores slow it down.
+other processes on the cores slow it down, so the CPU time per frame of one world rendered and written in
+this process (one llvmpipe thread; `time.process_time`, all threads) is measured as well: it does not
+depend on the load, and cores / that time bounds what an idle machine reaches.
 
     .venv/bin/python bench/bench_synth.py [--world street] [--width 256] [--height 128] [--frames 100]
                                           [--worlds 4] [--jobs 2] [--runs 3] [--json out.json]
@@ -20,7 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from depth_motion_ros.synthetic.renderer import limit_threads
+from depth_motion_ros.synthetic.scene import SceneParams, make_scene
 from depth_motion_ros.synthetic.synth_cli import main as synth_main
+from depth_motion_ros.synthetic.writers import write_scene
 
 
 def one_run(args: argparse.Namespace, seed: int) -> float:
@@ -33,6 +38,15 @@ def one_run(args: argparse.Namespace, seed: int) -> float:
         if synth_main(command) != 0:
             raise RuntimeError(f"depth_motion_synth {' '.join(command)} failed")
         return args.worlds * args.frames / (time.perf_counter() - start)
+
+
+def cpu_ms_per_frame(args: argparse.Namespace, seed: int) -> float:
+    """CPU milliseconds per frame to build, render and write one world in this process."""
+    params = SceneParams(width=args.width, height=args.height, frames=args.frames, world=args.world, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="bench_synth_") as root:
+        start = time.process_time()
+        write_scene(make_scene(params), Path(root) / "world")
+        return (time.process_time() - start) * 1000.0 / args.frames
 
 
 def main() -> None:
@@ -53,10 +67,15 @@ def main() -> None:
     median = statistics.median(rates)
     print(f"{args.world} {args.width}x{args.height}, {args.worlds} worlds x {args.frames} frames, {args.jobs} jobs: "
           f"median {median:.1f} frames/s over {args.runs} runs ({20000 / median / 60:.0f} min for 20,000 frames)")
+    limit_threads(1)
+    cpu = statistics.median(cpu_ms_per_frame(args, 6000 + run) for run in range(args.runs))
+    print(f"one world in one process: {cpu:.1f} ms of CPU per frame (median of {args.runs} worlds), "
+          f"{(os.cpu_count() or 1) * 1000 / cpu:.0f} frames/s on {os.cpu_count()} idle cores at most")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "world": args.world, "size": [args.width, args.height], "frames_per_world": args.frames,
             "worlds": args.worlds, "jobs": args.jobs, "runs": rates, "median_frames_per_s": median,
+            "cpu_ms_per_frame": cpu,
             "cpus": os.cpu_count(), "load_average_after": os.getloadavg()[0], "machine": platform.processor(),
         }, indent=2) + "\n")
 
