@@ -133,9 +133,6 @@ class SpeedProfile:
     def distance(self, time: float | np.ndarray) -> np.ndarray:
         return np.interp(time, self.times, self.distances)
 
-    def speed(self, time: float | np.ndarray, dt: float = 1e-3) -> np.ndarray:
-        return (self.distance(np.asarray(time) + dt) - self.distance(np.asarray(time) - dt)) / (2 * dt)
-
 
 def drive(limits: list[tuple[float, float, float]], stops: list[tuple[float, float]], cruise: float,
           duration: float, initial_speed: float, accel: float = 2.5, decel: float = 3.5,

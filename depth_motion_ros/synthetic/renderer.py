@@ -141,10 +141,6 @@ class SceneRenderer:
     def __iter__(self) -> Iterator[SyntheticFrame]:
         return (self.render(i) for i in range(len(self)))
 
-    @property
-    def mover_kinds(self) -> list[str]:
-        return self.scene.mover_kinds
-
     def pose(self, index: int) -> np.ndarray:
         """Camera-to-world pose of frame `index` (also defined one frame past the end)."""
         return self.scene.pose(self.scene.time(index))
@@ -213,11 +209,6 @@ class SceneRenderer:
                               intrinsics=scene.intrinsics.copy(),
                               object_motion=np.ascontiguousarray(geometry[..., :3]),
                               mover_id=np.rint(mover).astype(np.int16))
-
-
-def render_sequence(scene: Scene) -> list[SyntheticFrame]:
-    """All frames of `scene`, in order."""
-    return list(SceneRenderer(scene))
 
 
 def limit_threads(threads: int) -> None:

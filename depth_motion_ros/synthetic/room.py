@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from depth_motion_ros.synthetic.paths import (PlanarPath, heading, pitch_rotation, rigid, roll_rotation,
-                                              yaw_rotation)
+from depth_motion_ros.synthetic.paths import PlanarPath, pitch_rotation, rigid, roll_rotation, yaw_rotation
 from depth_motion_ros.synthetic.scene import (CEILING, FABRIC, FLOOR_TILE, FLOOR_WOOD, FOLIAGE, GLASS, METAL,
                                               PATTERN, PLASTER, WOOD, Box, CameraModel, Lighting, Mover, Scene,
                                               SceneParams, Wave, box_on_ground, pinhole_intrinsics)

@@ -18,7 +18,6 @@ from depth_motion_ros.synthetic.paths import PlanarPath, rigid, yaw_rotation
 
 WORLDS = ("street", "room")
 STREET_MOVER_KINDS = ("crossing", "oncoming", "turning", "parallel", "pedestrian")
-ROOM_MOVER_KINDS = ("person",)
 
 # Surface materials (the fragment shader's procedural textures, shaders.py).
 GROUND, FACADE, CAR_PAINT, GLASS, RUBBER, FABRIC, SKIN, BARK, FOLIAGE, METAL = range(10)
@@ -171,7 +170,7 @@ class Scene:
     sky: bool = True
     roads_x: tuple[float, ...] = ()   # street: x of the roads along z (the ground shader draws them)
     roads_z: tuple[float, ...] = ()   # street: z of the roads along x
-    origin: np.ndarray = field(default=None)  # internal pose of the camera at time 0 (set by __post_init__)
+    origin: np.ndarray = field(init=False, repr=False)  # internal pose of the camera at time 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin", np.asarray(self.camera.pose(0.0), dtype=float))

@@ -137,7 +137,8 @@ vec3 road_surface(float lateral, float along, float to_junction, float fp, vec3 
     float dashes = periodic(along, 9.0, 0.0, 3.0, fp);
     float marking = max(coverage(a, 0.0, 0.12, fp), coverage(abs(a - 3.35), 0.0, 0.08, fp) * dashes);
     marking = max(marking, coverage(a, 6.15, 6.3, fp));
-    float zebra = coverage(to_junction, 9.3, 11.7, fp) * periodic(lateral, 1.0, 0.0, 0.5, fp) * coverage(a, 0.0, 6.2, fp);
+    float zebra = coverage(to_junction, 9.3, 11.7, fp) * periodic(lateral, 1.0, 0.0, 0.5, fp)
+                  * coverage(a, 0.0, 6.2, fp);
     marking = max(marking, zebra);
     marking *= 1.0 - coverage(to_junction, 0.0, ROAD, fp);
     return mix(asphalt, vec3(0.92, 0.90, 0.80), marking);
@@ -178,7 +179,8 @@ vec3 facade(vec2 uv, float fp, bool roof) {
         float row = floor(uv.y / 0.075);
         float mortar = max(periodic(uv.y, 0.075, 0.0, 0.012, fp),
                            periodic(uv.x + 0.125 * mod(row, 2.0), 0.25, 0.0, 0.012, fp));
-        wall *= (0.85 + 0.3 * hash(ivec2(floor((uv.x + 0.125 * mod(row, 2.0)) / 0.25), row), v_seed)) * (1.0 - 0.4 * mortar);
+        float brick = floor((uv.x + 0.125 * mod(row, 2.0)) / 0.25);
+        wall *= (0.85 + 0.3 * hash(ivec2(brick, row), v_seed)) * (1.0 - 0.4 * mortar);
     }
     float px = 2.4 + 1.8 * hash1(v_seed, 2u), py = 3.0 + 0.6 * hash1(v_seed, 3u);
     float wx = px * (0.3 + 0.4 * hash1(v_seed, 4u)), wy = py * (0.35 + 0.35 * hash1(v_seed, 5u));
@@ -214,8 +216,9 @@ vec3 material_colour(vec2 uv, float fp, bool horizontal, bool top) {
     if (m == 4) return vec3(0.05) * (0.6 + 0.8 * fbm(uv, fp, v_seed, 6.0, 3));   // rubber
     if (m == 5) {   // fabric: weave, and stripes or checks on some garments
         float weave = fbm(uv, fp, v_seed, 8.0, 4);
-        float pattern = hash1(v_seed, 7u) < 0.3 ? periodic(uv.y, 0.12, 0.0, 0.06, fp) :
-                        (hash1(v_seed, 7u) < 0.5 ? periodic(uv.x, 0.1, 0.0, 0.05, fp) * periodic(uv.y, 0.1, 0.0, 0.05, fp) : 0.0);
+        float checks = periodic(uv.x, 0.1, 0.0, 0.05, fp) * periodic(uv.y, 0.1, 0.0, 0.05, fp);
+        float pattern = hash1(v_seed, 7u) < 0.3 ? periodic(uv.y, 0.12, 0.0, 0.06, fp)
+                                                : (hash1(v_seed, 7u) < 0.5 ? checks : 0.0);
         return v_colour * (0.6 + 0.6 * weave) * (1.0 - 0.35 * pattern);
     }
     if (m == 6) return v_colour * (0.8 + 0.4 * fbm(uv, fp, v_seed, 5.0, 3));      // skin

@@ -283,7 +283,7 @@ def _propose(rng: np.random.Generator, kind: str, params: SceneParams, grid: Str
     else:
         parts = person_parts(rng)
         half_length, half_width = 0.2, 0.3
-    position = np.array([x, z]) + 0.0
+    position = np.array([x, z])
     lateral = float(np.dot(position - centre, r))
     on_road = position - lateral * r
     if kind == "oncoming":

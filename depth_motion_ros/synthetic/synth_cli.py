@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="moving objects: vehicles and pedestrians in a street, people in a room (at most 3)")
     parser.add_argument("--camera-speed", type=float, default=defaults.camera_speed,
                         help="street: fastest cruise speed, m/s")
-    parser.add_argument("--mover-speed", type=float, default=defaults.mover_speed, help="street: typical car speed, m/s")
+    parser.add_argument("--mover-speed", type=float, default=defaults.mover_speed,
+                        help="street: typical car speed, m/s")
     parser.add_argument("--hfov", type=float, default=defaults.hfov_deg, help="horizontal field of view, deg")
     parser.add_argument("--clean", action="store_true",
                         help="no exposure or lighting changes, sensor noise or JPEG (lossless PNG images)")
