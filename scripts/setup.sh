@@ -46,5 +46,9 @@ else
   "${pip[@]}" -r "$VENV/requirements-distro.txt" "numpy==$distro_numpy"
 fi
 "${pip[@]}" --no-deps --no-build-isolation -e .
+if ! ldconfig -p 2>/dev/null | grep "libEGL_mesa.so.0" >/dev/null; then
+  echo "setup: depth_motion_synth renders with Mesa's headless EGL, which is missing here:" \
+       "sudo apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri"
+fi
 echo "$stamp" > "$VENV/.setup-stamp"
 echo "setup: done ($VENV)"

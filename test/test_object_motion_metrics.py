@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from depth_motion_ros.evaluation import EvaluationSettings, evaluate_sequence
+from depth_motion_ros.evaluation.evaluator import format_report
 from depth_motion_ros.evaluation.eval_cli import main as eval_main
 from depth_motion_ros.evaluation.object_motion import ObjectMotionTotals
 from depth_motion_ros.sources import SourceError
@@ -135,6 +137,41 @@ def test_eval_cli_reports_object_motion_on_a_rendered_street(street: Path, tmp_p
     result = json.loads(out.read_text())
     assert result["object_motion"]["pairs"] == PARAMS.frames - 1 and result["settings"]["motion_threshold"] == 0.2
     assert 0.0 <= result["object_motion"]["relative_epe"] and 0.0 <= result["object_motion"]["static_flagged"] <= 1.0
+    assert set(result["object_motion"]["by_kind"]) <= {"crossing", "oncoming", "turning", "parallel", "pedestrian"}
     baseline = tmp_path / "still.json"
     assert eval_main(["--baseline", "still", "--sequence", str(street), "--json", str(baseline)]) == 0
     assert json.loads(baseline.read_text())["object_motion"] == {}
+
+
+def test_figures_split_by_mover_kind_with_the_flag_everything_prior() -> None:
+    truth, valid = one_mover()                       # 12 pixels of a crossing mover, 68 static
+    truth[6:8, 0:2] = (0.0, 0.0, 0.4)                # 4 pixels of a pedestrian
+    kinds = np.full(truth.shape[:2], "", dtype=object)
+    kinds[2:5, 3:7] = "crossing"
+    kinds[6:8, 0:2] = "pedestrian"
+    predicted = np.zeros_like(truth)
+    predicted[2:5, 3:7] = truth[2:5, 3:7]            # the crossing mover exactly, the pedestrian missed,
+    predicted[0, :] = (0.3, 0.0, 0.0)                # and 10 static pixels flagged
+    totals = ObjectMotionTotals()
+    totals.add(predicted, truth, valid, 1.0, kinds=kinds)
+    by_kind = totals.scores()["by_kind"]
+    assert by_kind["crossing"] == {"moving_pixels": 12.0, "mover_iou": pytest.approx(12 / 22),
+                                   "mover_iou_flag_all": pytest.approx(12 / 76), "relative_epe": 0.0}
+    assert by_kind["pedestrian"] == {"moving_pixels": 4.0, "mover_iou": 0.0,
+                                     "mover_iou_flag_all": pytest.approx(4 / 68), "relative_epe": 1.0}
+    assert totals.scores()["static_flagged"] == pytest.approx(10 / 64)
+
+
+def test_the_evaluation_splits_a_rendered_street_by_the_recorded_mover_kinds(street: Path) -> None:
+    frames = SequenceFolderSource(street)
+    report = evaluate_sequence(frames, Oracle("previous"), EvaluationSettings())
+    by_kind = report.object_motion["by_kind"]
+    meta_kinds = {row["kind"] for row in yaml.safe_load((street / "meta.yaml").read_text())["movers"]}
+    assert set(by_kind) <= meta_kinds and len(by_kind) >= 2
+    assert sum(k["moving_pixels"] for k in by_kind.values()) == report.object_motion["moving_pixels"]
+    for figures in by_kind.values():
+        assert figures["relative_epe"] == pytest.approx(0.0, abs=1e-6) and 0 < figures["mover_iou_flag_all"] < 0.5
+    text = format_report(report)
+    assert "by mover kind" in text and all(kind in text for kind in by_kind)
+    plain = evaluate_sequence(list(frames), Oracle("previous"), EvaluationSettings())
+    assert "by_kind" not in plain.object_motion, "without the folder's labels there is no split"

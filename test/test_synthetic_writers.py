@@ -1,10 +1,12 @@
-"""The synthetic writers: the sequence folder and the MCAP bag read back to the rendered ground truth."""
+"""The synthetic writers: the sequence folder and the MCAP bag read back to the rendered ground truth; the CLI."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
+import yaml
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
 
@@ -50,6 +52,12 @@ def test_sequence_folder_reads_back_through_the_project_source(written, truth) -
         motion = np.load(folder / "motion" / f"{expected.index:06d}.npy")
         assert motion.dtype == np.float32 and np.array_equal(motion, expected.object_motion)
         assert np.array_equal(frame.object_motion, expected.object_motion)
+        movers = cv2.imread(str(folder / "movers" / f"{expected.index:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert movers.dtype == np.uint16 and np.array_equal(movers.astype(int) - 1, expected.mover_id)
+    meta = yaml.safe_load((folder / "meta.yaml").read_text())
+    scene = make_street_scene(PARAMS)
+    assert meta["movers"] == [{"id": i, "kind": m.kind} for i, m in enumerate(scene.movers)]
+    assert meta["synthetic_params"]["world"] == "street"
 
 
 def test_bag_has_every_topic_once_per_frame_with_the_rendered_payloads(written, truth) -> None:
@@ -87,3 +95,15 @@ def test_cli_writes_a_folder_and_refuses_to_overwrite_a_bag(tmp_path: Path) -> N
     assert sorted(p.name for p in (tmp_path / "seq" / "rgb").iterdir()) == ["000000.png", "000001.png"]
     assert synth_main(args) == 2
     assert synth_main([]) == 2
+
+
+def test_batch_mode_writes_one_reproducible_folder_per_seed(tmp_path: Path) -> None:
+    args = ["--out", str(tmp_path / "worlds"), "--worlds", "2", "--seed", "40", "--frames", "3", "--width", "48",
+            "--height", "24", "--jobs", "2"]
+    assert synth_main(args) == 0
+    assert sorted(p.name for p in (tmp_path / "worlds").iterdir()) == ["street_000040", "street_000041"]
+    alone = tmp_path / "alone"
+    assert synth_main(["--out", str(alone), "--seed", "41", "--frames", "3", "--width", "48", "--height", "24"]) == 0
+    for sub in ("rgb/000002.png", "depth/000002.png", "motion/000002.npy", "movers/000002.png", "poses.txt"):
+        assert (alone / sub).read_bytes() == (tmp_path / "worlds" / "street_000041" / sub).read_bytes(), sub
+    assert synth_main(args) == 2, "existing worlds are never overwritten"

@@ -18,7 +18,8 @@ import numpy as np
 
 from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
-from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
+from depth_motion_ros.evaluation.object_motion import (DEFAULT_MOTION_THRESHOLD, MoverLabels, ObjectMotionTotals,
+                                                       format_by_kind)
 from depth_motion_ros.evaluation.trajectory import (snippet_errors, step_length_ratios, trajectory_ate,
                                                     trajectory_rpe)
 from depth_motion_ros.evaluation.uncertainty import interval_of_mean
@@ -119,16 +120,18 @@ class SequenceEvaluator:
         self.intrinsics = IntrinsicsTotals()
         #: The previous frame's true object motion, valid-depth mask and median-scaling factor, kept for the
         #: field of the pair it starts (which arrives with the next frame).
-        self._motion_truth: tuple[np.ndarray, np.ndarray, float] | None = None
+        self._motion_truth: tuple[np.ndarray, np.ndarray, float, np.ndarray | None] | None = None
 
     def add_frame(self, pred_depth: np.ndarray | None, gt_depth: np.ndarray | None,
                   motion_from_previous: np.ndarray | None, gt_pose: np.ndarray | None,
                   object_motion_from_previous: np.ndarray | None = None,
-                  gt_object_motion: np.ndarray | None = None, frame_index: int | None = None) -> None:
+                  gt_object_motion: np.ndarray | None = None, frame_index: int | None = None,
+                  gt_mover_kinds: np.ndarray | None = None) -> None:
         """Add one frame. `motion_from_previous` is `T_21` from the previous frame (ignored for the first);
         `object_motion_from_previous` the pair's field on the previous frame's grid, scored against the
         previous frame's `gt_object_motion` (this frame's is kept for the next pair). `frame_index` names the
-        frame in the per-image and per-snippet scores."""
+        frame in the per-image and per-snippet scores; `gt_mover_kinds` each pixel's mover kind, when known
+        (object motion is then also scored per kind)."""
         s = self.settings
         frame_index = self.frames if frame_index is None else int(frame_index)
         self.frame_indices.append(frame_index)
@@ -138,13 +141,13 @@ class SequenceEvaluator:
             if scores is not None:
                 self.per_image.append({"frame": frame_index, **scores})
         if object_motion_from_previous is not None and self._motion_truth is not None:
-            truth, valid, scale = self._motion_truth
-            self.object_motion.add(object_motion_from_previous, truth, valid, scale, s.motion_threshold)
+            truth, valid, scale, kinds = self._motion_truth
+            self.object_motion.add(object_motion_from_previous, truth, valid, scale, s.motion_threshold, kinds)
         self._motion_truth = None
         if gt_object_motion is not None and gt_depth is not None and scores is not None:
             with np.errstate(invalid="ignore"):
                 valid = np.isfinite(gt_depth) & (gt_depth > s.min_depth) & (gt_depth <= s.max_depth)
-            self._motion_truth = (gt_object_motion, valid, scores.get("scale", 1.0))
+            self._motion_truth = (gt_object_motion, valid, scores.get("scale", 1.0), gt_mover_kinds)
         if self.frames == 0:
             self.pred_poses.append(np.eye(4))
         elif motion_from_previous is None:
@@ -208,6 +211,7 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
     `progress`, when given, is called with each frame after it is processed (e.g. a tqdm update).
     """
     evaluator = SequenceEvaluator(settings)
+    labels = MoverLabels.of_source(frames)
     previous: Frame | None = None
     for frame in frames:
         pred_depth = predictor.predict_depth(frame) if frame.depth is not None else None
@@ -219,8 +223,9 @@ def evaluate_sequence(frames: Iterable[Frame], predictor: FramePredictor,
             learned = predictor.predict_intrinsics(previous, frame)
             if learned is not None:
                 evaluator.add_intrinsics(learned, frame.intrinsics, frame.rgb.shape[:2])
+        kinds = labels.kinds_at(frame.index) if labels is not None and frame.object_motion is not None else None
         evaluator.add_frame(pred_depth, frame.depth, motion, frame.pose, object_motion, frame.object_motion,
-                            frame_index=frame.index)
+                            frame_index=frame.index, gt_mover_kinds=kinds)
         previous = frame
         if progress is not None:
             progress(frame)
@@ -311,6 +316,7 @@ def format_report(report: EvaluationReport, title: str = "") -> str:
         lines.append(f"  mover IoU {motion.get('mover_iou', 0.0):.4f}, relative end-point error "
                      f"{motion['relative_epe']:.4f} (zero field: 1), static pixels flagged "
                      f"{motion.get('static_flagged', 0.0):.4f}")
+        lines += format_by_kind(motion)
     learned = report.intrinsics
     if learned:
         lines.append(f"learned intrinsics ({int(learned['pairs'])} pairs, relative error against the calibration): "

@@ -1,24 +1,34 @@
-"""Vectorised numpy ray caster for the synthetic street scenes, with exact per-frame ground truth.
+"""OpenGL renderer of the rendered worlds (ModernGL on Mesa's headless EGL), with exact ground truth.
 
-One primary ray per pixel through the pixel centre; depth is the z of the first hit in the camera optical
-frame (rays are scaled to z = 1, so the ray parameter is the depth). Sky pixels have no surface: depth NaN.
-Object motion follows the project convention (docs/ARCHITECTURE.md): on frame t's pixel grid, the
-displacement of the surface point seen there from t to t+1, in camera t+1 coordinates, so that
-p_{t+1} = R_21 p_t + t_21 + motion, where [R_21 | t_21] is the camera ego-motion from t to t+1.
+One pass per frame writes three attachments: colour (RGBA8), geometry (RGBA32F: object motion x, y, z and
+view-space z) and the mover id (R32F, -1 where nothing moves). Depth is the z of the surface at the pixel
+centre in the camera optical frame; NaN on sky. Object motion follows the project convention
+(docs/ARCHITECTURE.md): on frame t's pixel grid, the displacement of the surface point seen there from t
+to t+1, in camera t+1 coordinates, so that p_{t+1} = R_21 p_t + t_21 + motion, where [R_21 | t_21] is the
+camera ego-motion from t to t+1. Both are affine in the surface point of a planar face, which the
+rasteriser interpolates exactly (to float32 rounding); the matrices are composed in float64 first.
+
+The camera model (exposure and lighting changes, sensor noise, JPEG) acts on the colour only: the ground
+truth is that of the geometry. GL is imported when a renderer is made, never on package import.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-from depth_motion_ros.synthetic import textures
-from depth_motion_ros.synthetic.scene import (BUILDING, CAR, LANE_MARKING, SIDEWALK_FROM, Scene)
+from depth_motion_ros.synthetic.meshes import VERTEX_ATTRIBUTES, VERTEX_FORMAT, box_vertices
+from depth_motion_ros.synthetic.scene import CameraModel, Scene
+from depth_motion_ros.synthetic.shaders import FRAGMENT, SKY_FRAGMENT, SKY_VERTEX, VERTEX
 
-_SUN_TOWARDS = np.array([0.45, -0.8, -0.4]) / np.linalg.norm([0.45, -0.8, -0.4])  # world, y down
-_MIN_COSINE = 0.05
+NEAR = 0.05
+FAR = 1000.0
 _NO_MOVER = -1
+_MAX_ROADS = 64
+_context = None
 
 
 @dataclass(frozen=True)
@@ -26,68 +36,104 @@ class SyntheticFrame:
     """One rendered frame and its exact ground truth."""
     index: int
     timestamp: float              # seconds
-    rgb: np.ndarray               # uint8 [H, W, 3]
+    rgb: np.ndarray               # uint8 [H, W, 3], as the camera delivers it (after noise and JPEG)
     depth: np.ndarray             # float32 [H, W] metres, NaN on sky
     pose: np.ndarray              # float64 4x4 camera-to-world, optical frame
     intrinsics: np.ndarray        # float64 3x3
     object_motion: np.ndarray     # float32 [H, W, 3] metres per frame, camera t+1 coordinates
-    mover_id: np.ndarray          # int16 [H, W]: index into the scene's moving boxes, -1 elsewhere
+    mover_id: np.ndarray          # int16 [H, W]: index into the scene's movers, -1 elsewhere
 
 
-def camera_rays(intrinsics: np.ndarray, width: int, height: int) -> np.ndarray:
-    """[H*W, 3] ray directions in the optical frame through pixel centres, scaled to z = 1."""
-    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    x = (u - intrinsics[0, 2]) / intrinsics[0, 0]
-    y = (v - intrinsics[1, 2]) / intrinsics[1, 1]
-    return np.stack([x, y, np.ones_like(x)], axis=-1).reshape(-1, 3)
+class GLUnavailable(RuntimeError):
+    """No headless OpenGL: the renderer needs ModernGL and Mesa's EGL (see scripts/setup.sh)."""
 
 
-def _visible_boxes(lo: np.ndarray, hi: np.ndarray, pose: np.ndarray, max_depth: float) -> np.ndarray:
-    """Indices of boxes with a corner in front of the camera and not entirely beyond `max_depth`."""
-    corners = np.stack([np.where(np.array([(c >> a) & 1 for a in range(3)], bool), hi, lo)
-                        for c in range(8)], axis=1)                           # [K, 8, 3]
-    camera_z = (corners - pose[:3, 3]) @ pose[:3, 2]                          # optical z = 3rd column
-    return np.flatnonzero((camera_z.max(axis=1) > 0.0) & (camera_z.min(axis=1) < max_depth))
+def gl_context():
+    """The process's headless GL context (created once). llvmpipe threads: LP_NUM_THREADS, else all cores."""
+    global _context
+    if _context is None:
+        try:
+            import moderngl
+        except ImportError as exc:
+            raise GLUnavailable("the renderer needs the moderngl package (pip install -r requirements.txt)") from exc
+        try:
+            _context = moderngl.create_standalone_context(backend="egl")
+        except Exception as exc:  # noqa: BLE001 (glcontext raises plain Exceptions)
+            raise GLUnavailable(f"no headless EGL context ({exc}); install libegl1 libegl-mesa0 "
+                                "libgl1-mesa-dri (scripts/setup.sh, .ci/run)") from exc
+        _context.gc_mode = "auto"
+    return _context
 
 
-def _intersect_boxes(origin: np.ndarray, dirs: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                     candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest box hit per ray (slab method): ray parameter (inf on miss), box index, face axis.
+def projection_matrix(intrinsics: np.ndarray, width: int, height: int, near: float = NEAR,
+                      far: float = FAR) -> np.ndarray:
+    """Optical-frame camera (x right, y down, z forward) -> GL clip space, pixel centres exact.
 
-    Works on one contiguous 1-D array per axis: reductions over a trailing axis of length 3 are several
-    times slower in numpy than three element-wise maxima.
+    Column u maps to window x = u + 0.5 and row v to window y = v + 0.5, so the framebuffer's first row is
+    the image's first row and no flip is needed.
     """
-    with np.errstate(divide="ignore"):
-        inverse = [1.0 / np.ascontiguousarray(dirs[:, axis]) for axis in range(3)]
-    best_t = np.full(len(dirs), np.inf)
-    best_box = np.full(len(dirs), -1, dtype=np.int64)
-    best_axis = np.zeros(len(dirs), dtype=np.int64)
-    for k in candidates:
-        near, far = [], []
-        for axis in range(3):
-            with np.errstate(invalid="ignore"):
-                t1 = (lo[k, axis] - origin[axis]) * inverse[axis]
-                t2 = (hi[k, axis] - origin[axis]) * inverse[axis]
-            near.append(np.fmin(t1, t2))
-            far.append(np.fmax(t1, t2))
-        t_enter = np.fmax(np.fmax(near[0], near[1]), near[2])
-        t_exit = np.fmin(np.fmin(far[0], far[1]), far[2])
-        hit = np.flatnonzero((t_enter <= t_exit) & (t_enter > 1e-6) & (t_enter < best_t))
-        best_t[hit] = t_enter[hit]
-        best_box[hit] = k
-        best_axis[hit] = np.argmax(np.stack([near[0][hit], near[1][hit], near[2][hit]], axis=1), axis=1)
-    return best_t, best_box, best_axis
+    fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
+    return np.array([[2 * fx / width, 0.0, 2 * (cx + 0.5) / width - 1.0, 0.0],
+                     [0.0, 2 * fy / height, 2 * (cy + 0.5) / height - 1.0, 0.0],
+                     [0.0, 0.0, (far + near) / (far - near), -2.0 * far * near / (far - near)],
+                     [0.0, 0.0, 1.0, 0.0]])
+
+
+def _gl(matrix: np.ndarray) -> bytes:
+    """Row-major float64 matrix -> the column-major float32 bytes GL expects."""
+    return np.ascontiguousarray(np.asarray(matrix, dtype=np.float64).T, dtype=np.float32).tobytes()
+
+
+def apply_camera_model(rgb: np.ndarray, model: CameraModel, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise (sigma^2 = read^2 + shot^2 * value, 8-bit units), then JPEG compression and decoding."""
+    if model.read_noise > 0 or model.shot_noise > 0:
+        value = rgb.astype(np.float32)
+        sigma = np.sqrt(model.read_noise ** 2 + model.shot_noise ** 2 * value)
+        value += sigma * rng.standard_normal(value.shape, dtype=np.float32)
+        rgb = np.clip(value + 0.5, 0, 255).astype(np.uint8)
+    if model.jpeg_quality <= 0:
+        return rgb
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                               [cv2.IMWRITE_JPEG_QUALITY, model.jpeg_quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 class SceneRenderer:
     """Renders frames of a `Scene`; stateless between frames, so any frame can be rendered on its own."""
 
-    def __init__(self, scene: Scene, max_depth: float = 1000.0) -> None:
+    def __init__(self, scene: Scene) -> None:
         self.scene = scene
-        self.max_depth = max_depth
         p = scene.params
-        self._rays = camera_rays(scene.intrinsics, p.width, p.height)
-        self.mover_indices = np.flatnonzero(scene.boxes.moving)
+        ctx = gl_context()
+        self._ctx = ctx
+        self._program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
+        self._sky = ctx.program(vertex_shader=SKY_VERTEX, fragment_shader=SKY_FRAGMENT)
+        self._sky_vao = ctx.vertex_array(self._sky, [(ctx.buffer(np.array([-1, -1, 3, -1, -1, 3], "f4")), "2f",
+                                                      "a_corner")])
+        self._static = self._vertex_array(box_vertices(scene.static))
+        self._movers = [self._vertex_array(box_vertices(m.parts)) for m in scene.movers]
+        size = (p.width, p.height)
+        self._fbo = ctx.framebuffer([ctx.texture(size, 4, dtype="f1"), ctx.texture(size, 4, dtype="f4"),
+                                     ctx.texture(size, 1, dtype="f4")], ctx.depth_renderbuffer(size))
+        self._program["u_projection"].write(_gl(projection_matrix(scene.intrinsics, p.width, p.height)))
+        for name, lines in (("u_roads_x", scene.roads_x), ("u_roads_z", scene.roads_z)):
+            values = list(lines)[:_MAX_ROADS]
+            if name in self._program:
+                self._program[name].value = values + [1e9] * (_MAX_ROADS - len(values))
+                self._program[name + "_count"].value = len(values)
+        light = scene.lighting
+        self._program["u_ambient"].value = light.ambient
+        self._program["u_light_direction"].value = tuple(light.direction)
+        self._sky["u_seed"].value = int(p.seed) % (1 << 31)
+        self._inverse_k = np.linalg.inv(scene.intrinsics)
+
+    def _vertex_array(self, vertices: np.ndarray):
+        if len(vertices) == 0:
+            return None
+        buffer = self._ctx.buffer(vertices.tobytes())
+        return self._ctx.vertex_array(self._program, [(buffer, VERTEX_FORMAT, *VERTEX_ATTRIBUTES)])
 
     def __len__(self) -> int:
         return self.scene.params.frames
@@ -97,95 +143,74 @@ class SceneRenderer:
 
     def pose(self, index: int) -> np.ndarray:
         """Camera-to-world pose of frame `index` (also defined one frame past the end)."""
-        return self.scene.camera.pose(self.scene.time(index))
+        return self.scene.pose(self.scene.time(index))
+
+    def _draw(self, vao, modelview: np.ndarray, motion: np.ndarray, model: np.ndarray, mover_id: int) -> None:
+        program = self._program
+        program["u_modelview"].write(_gl(modelview))
+        program["u_motion"].write(_gl(motion))
+        program["u_rotation"].write(_gl(model[:3, :3]))
+        program["u_mover_id"].value = float(mover_id)
+        vao.render()
 
     def render(self, index: int) -> SyntheticFrame:
-        """Ray cast frame `index` and compute its ground truth."""
+        """Render frame `index` and read back its ground truth."""
+        import moderngl
         scene, p = self.scene, self.scene.params
-        time = scene.time(index)
-        pose = self.pose(index)
-        origin = pose[:3, 3]
-        dirs = self._rays @ pose[:3, :3].T
-        lo, hi = scene.boxes.at(time)
-        box_t, box_id, box_axis = _intersect_boxes(origin, dirs, lo, hi,
-                                                   _visible_boxes(lo, hi, pose, self.max_depth))
-        with np.errstate(divide="ignore"):
-            ground_t = np.where(dirs[:, 1] > 1e-9, (p.camera_height - origin[1]) / dirs[:, 1], np.inf)
-        on_ground = (ground_t < box_t) & (ground_t < self.max_depth)
-        on_box = ~on_ground & np.isfinite(box_t) & (box_t < self.max_depth)
-        depth = np.where(on_ground, ground_t, np.where(on_box, box_t, np.nan))
+        time, next_time = scene.time(index), scene.time(index + 1)
+        camera = scene.internal_pose(time)
+        view = np.linalg.inv(camera)
+        next_rotation = scene.internal_pose(next_time)[:3, :3]
+        exposure = scene.lighting.exposure(time)
 
-        normals = np.zeros_like(dirs)
-        normals[on_ground, 1] = -1.0
-        box_rows = np.flatnonzero(on_box)
-        axis = box_axis[box_rows]
-        normals[box_rows, axis] = -np.sign(dirs[box_rows, axis])
-        colour = self._shade(origin, dirs, depth, normals, on_ground, on_box, box_id, box_axis, lo, hi)
-
-        next_rotation_cw = self.pose(index + 1)[:3, :3].T
-        displacement = (scene.boxes.velocity / p.rate_hz) @ next_rotation_cw.T    # [K, 3] in camera t+1
-        moving_hit = on_box & scene.boxes.moving[np.maximum(box_id, 0)]
-        motion = np.zeros_like(dirs)
-        motion[moving_hit] = displacement[box_id[moving_hit]]
-        mover_of_box = np.full(len(scene.boxes.kind), _NO_MOVER, dtype=np.int16)
-        mover_of_box[self.mover_indices] = np.arange(len(self.mover_indices), dtype=np.int16)
-        mover_id = np.where(moving_hit, mover_of_box[np.maximum(box_id, 0)], _NO_MOVER).astype(np.int16)
+        self._fbo.use()
+        ctx = self._ctx
+        ctx.viewport = (0, 0, p.width, p.height)
+        ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
+        ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        if scene.sky:
+            self._sky["u_ray"].write(_gl(camera[:3, :3] @ self._inverse_k))
+            self._sky["u_exposure"].value = exposure
+            self._sky_vao.render()
+        ctx.enable(moderngl.DEPTH_TEST)
+        self._program["u_exposure"].value = exposure
+        self._program["u_light"].value = scene.lighting.light(time)
+        draws = []
+        if self._static is not None:
+            draws.append((self._static, view, np.zeros((4, 4)), np.eye(4), _NO_MOVER))
+        for mover_index, (mover, vao) in enumerate(zip(scene.movers, self._movers)):
+            here, there = mover.pose(time), mover.pose(next_time)
+            motion = np.zeros((4, 4))
+            motion[:3] = next_rotation.T @ (there - here)[:3]
+            draws.append((vao, view @ here, motion, here, mover_index))
+        # Depth first with colour writes off, then shade only the nearest surface (same program and
+        # matrices in both passes, so the depths are identical and '<=' passes exactly them).
+        self._fbo.color_mask = ((False,) * 4,) * 3
+        ctx.depth_func = "<"
+        self._program["u_depth_only"].value = 1
+        for draw in draws:
+            self._draw(*draw)
+        self._fbo.color_mask = ((True,) * 4,) * 3
+        ctx.depth_func = "<="
+        self._program["u_depth_only"].value = 0
+        for draw in draws:
+            self._draw(*draw)
 
         shape = (p.height, p.width)
-        rgb = np.clip(colour * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
-        return SyntheticFrame(index=index, timestamp=time, rgb=rgb.reshape(*shape, 3),
-                              depth=depth.reshape(shape).astype(np.float32), pose=pose,
+        colour = np.frombuffer(self._fbo.read(components=4, attachment=0), np.uint8).reshape(*shape, 4)
+        geometry = np.frombuffer(self._fbo.read(components=4, attachment=1, dtype="f4"),
+                                 np.float32).reshape(*shape, 4)
+        mover = np.frombuffer(self._fbo.read(components=1, attachment=2, dtype="f4"), np.float32).reshape(shape)
+        depth = geometry[..., 3].copy()
+        depth[~(depth > 0)] = np.nan
+        rgb = apply_camera_model(np.ascontiguousarray(colour[..., :3]), scene.camera_model,
+                                       np.random.default_rng([p.seed, index]))
+        return SyntheticFrame(index=index, timestamp=time, rgb=rgb, depth=depth, pose=scene.pose(time),
                               intrinsics=scene.intrinsics.copy(),
-                              object_motion=motion.reshape(*shape, 3).astype(np.float32),
-                              mover_id=mover_id.reshape(shape))
-
-    def _shade(self, origin: np.ndarray, dirs: np.ndarray, depth: np.ndarray, normals: np.ndarray,
-               on_ground: np.ndarray, on_box: np.ndarray, box_id: np.ndarray, box_axis: np.ndarray,
-               lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Linear RGB in [0, 1] per ray: textured albedo times a fixed directional light; sky elsewhere."""
-        scene = self.scene
-        colour = textures.sky_colour(dirs, scene.params.seed)
-        safe_depth = np.where(np.isfinite(depth), depth, 0.0)
-        points = origin + dirs * safe_depth[:, None]
-        ray_length = np.linalg.norm(dirs, axis=1)
-        cosine = np.abs(np.sum(normals * dirs, axis=1)) / ray_length
-        footprint = safe_depth * ray_length / (scene.intrinsics[0, 0] * np.maximum(cosine, _MIN_COSINE))
-        light = 0.55 + 0.45 * np.clip(normals @ _SUN_TOWARDS, 0.0, 1.0)
-
-        g = on_ground
-        colour[g] = textures.ground_colour(points[g, 0], points[g, 2], footprint[g], scene.params.seed + 17,
-                                           LANE_MARKING, SIDEWALK_FROM)
-        for kind, paint in ((BUILDING, self._paint_facades), (CAR, self._paint_cars)):
-            rows = np.flatnonzero(on_box & (scene.boxes.kind[np.maximum(box_id, 0)] == kind))
-            if rows.size:
-                k = box_id[rows]
-                along, up = _face_coordinates(points[rows], box_axis[rows], lo[k], hi[k])
-                colour[rows] = paint(along, up, footprint[rows], k, lo[k], hi[k])
-        return colour * light[:, None]
-
-    def _paint_facades(self, along: np.ndarray, up: np.ndarray, footprint: np.ndarray, k: np.ndarray,
-                       lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        boxes = self.scene.boxes
-        return textures.facade_colour(along, up, footprint, boxes.texture_seed[k], boxes.colour[k])
-
-    def _paint_cars(self, along: np.ndarray, up: np.ndarray, footprint: np.ndarray, k: np.ndarray,
-                    lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        """Car paint; the car's height (per pixel, from its box) places the window band and wheels."""
-        boxes = self.scene.boxes
-        return textures.car_colour(along, up, footprint, boxes.texture_seed[k], boxes.colour[k],
-                                   hi[:, 1] - lo[:, 1])
+                              object_motion=np.ascontiguousarray(geometry[..., :3]),
+                              mover_id=np.rint(mover).astype(np.int16))
 
 
-def _face_coordinates(points: np.ndarray, axis: np.ndarray, lo: np.ndarray,
-                      hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Surface coordinates (along, up) in metres, relative to the (moving) box so textures move with it."""
-    relative = points - lo
-    height_above_bottom = hi[:, 1] - points[:, 1]
-    along = np.where(axis == 0, relative[:, 2], relative[:, 0])
-    up = np.where(axis == 1, relative[:, 2], height_above_bottom)
-    return along, up
-
-
-def render_sequence(scene: Scene) -> list[SyntheticFrame]:
-    """All frames of `scene`, in order."""
-    return list(SceneRenderer(scene))
+def limit_threads(threads: int) -> None:
+    """Cap llvmpipe's rasteriser threads for this process (before the first renderer is made)."""
+    os.environ["LP_NUM_THREADS"] = str(threads)

@@ -1,9 +1,11 @@
-"""Writers for rendered scenes: the sequence-folder layout of ../shared/data and a ROS 2 MCAP bag.
+"""Writers for rendered worlds: the sequence-folder layout of ../shared/data and a ROS 2 MCAP bag.
 
-Both are written in one pass over the frames (rendering is the expensive part). The folder is what the
-trainer, `depth_motion_infer --sequence` and `depth_motion_eval` read; the bag is what the demo plays to the
-node. Object motion, which no real dataset has, goes to `motion/NNNNNN.npy` in the folder only: in the
-bag a third image topic would stop tools from auto-detecting the camera topic.
+Both are written in one pass over the frames. The folder is what the trainer, `depth_motion_infer
+--sequence` and `depth_motion_eval` read; the bag is what the demo plays to the node. Object motion and the
+movers, which no real dataset has, go to the folder only (`motion/NNNNNN.npy`, `movers/NNNNNN.png` and the
+movers' kinds in meta.yaml): in the bag a third image topic would stop tools from auto-detecting the
+camera topic. The image is stored losslessly (PNG) as the camera delivered it: after its noise and JPEG
+compression, so reading it back gives exactly the rendered frame.
 """
 from __future__ import annotations
 
@@ -40,14 +42,19 @@ def depth_to_png_units(depth: np.ndarray, depth_scale: float = DEPTH_SCALE) -> n
     return np.round(units).astype(np.uint16)
 
 
+def mover_ids_to_png_units(mover_id: np.ndarray) -> np.ndarray:
+    """Per-pixel mover index (-1: none) -> uint16 PNG units (index + 1; 0: no mover)."""
+    return (mover_id.astype(np.int32) + 1).astype(np.uint16)
+
+
 class SequenceFolderWriter:
-    """Writes `rgb/` (lossless PNG), `depth/`, `motion/`, `poses.txt`, `times.txt` and `meta.yaml`."""
+    """Writes `rgb/`, `depth/`, `motion/`, `movers/`, `poses.txt`, `times.txt` and `meta.yaml`."""
 
     def __init__(self, folder: str | Path, scene: Scene, name: str) -> None:
         self.folder = Path(folder)
         self.scene = scene
         self.name = name
-        for sub in ("rgb", "depth", "motion"):
+        for sub in ("rgb", "depth", "motion", "movers"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self._times: list[float] = []
         self._poses: list[np.ndarray] = []
@@ -57,6 +64,7 @@ class SequenceFolderWriter:
         cv2.imwrite(str(self.folder / "rgb" / f"{stem}.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
         cv2.imwrite(str(self.folder / "depth" / f"{stem}.png"), depth_to_png_units(frame.depth))
         np.save(self.folder / "motion" / f"{stem}.npy", frame.object_motion)
+        cv2.imwrite(str(self.folder / "movers" / f"{stem}.png"), mover_ids_to_png_units(frame.mover_id))
         self._times.append(frame.timestamp)
         self._poses.append(frame.pose)
 
@@ -71,11 +79,14 @@ class SequenceFolderWriter:
             "intrinsics": {"fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2])},
             "rate_hz": p.rate_hz, "grey": False, "depth_scale": DEPTH_SCALE, "poses": True, "motion": True,
             "name": self.name,
-            "source": "depth_motion_synth (procedural street scene, ray cast)",
+            "source": f"depth_motion_synth (rendered {p.world} world, OpenGL)",
             "licence": "generated; no third-party content",
             "notes": "exact ground truth; depth 0 = sky; motion/NNNNNN.npy: float32 HxWx3 object translation "
-                     "from this frame to the next in the next camera's frame (metres per frame)",
+                     "from this frame to the next in the next camera's frame (metres per frame); "
+                     "movers/NNNNNN.png: uint16 mover index + 1 per pixel (0: static or sky), the index "
+                     "into `movers`",
             "synthetic_params": dataclasses.asdict(p),
+            "movers": [{"id": index, "kind": kind} for index, kind in enumerate(self.scene.mover_kinds)],
         }
         (self.folder / "meta.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
 
@@ -165,7 +176,7 @@ def frame_stamp_ns(timestamp: float) -> int:
 
 
 def write_scene(scene: Scene, folder: str | Path | None = None, bag: str | Path | None = None,
-                name: str = "synthetic_street",
+                name: str = "synthetic_world",
                 on_frame: Callable[[SyntheticFrame], None] | None = None) -> list[Path]:
     """Render every frame of `scene` once and write it to the folder and/or the bag; returns what was written.
 
