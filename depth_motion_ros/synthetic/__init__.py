@@ -1,1 +1,1 @@
-"""Procedural dynamic scenes with exact ground truth, for tests, the demo and sanity training."""
+"""Rendered worlds (street, room) with exact ground truth, for training, evaluation, tests and the demo."""
