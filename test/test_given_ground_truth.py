@@ -6,14 +6,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from test_training import sliding_texture_frames, tiny_config
 
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training.augment import PairGeometry, geometry_of_map, mirror_rigid_motion
 from depth_motion_ros.training.config import GivenGroundTruth, config_from_dict, read_config_mapping
 from depth_motion_ros.training.data import FrameCache, PairDataset, PairIndex, SourceSpec, cache_size_for
 from depth_motion_ros.training.trainer import Trainer
-
-from test_training import sliding_texture_frames, tiny_config
 
 
 def pose_at(x: float, yaw: float) -> np.ndarray:
@@ -115,7 +114,8 @@ def test_depth_and_ego_motion_given_train_only_the_motion_network_with_the_true_
     assert result.step == 3
     for name, value in trainer.model.depth_net.state_dict().items():
         assert torch.equal(value, depth_before[name]), name
-    assert any(not torch.equal(a, b) for a, b in zip(field_before, trainer.model.motion_net.refinements.parameters()))
+    field_after = list(trainer.model.motion_net.refinements.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(field_before, field_after, strict=True))
     batch = len(seen["given"])
     torch.testing.assert_close(seen["translation"][:batch], seen["given"][:, :3, 3])
     # The reverse direction is the exact inverse: R^T (-t).

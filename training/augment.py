@@ -28,7 +28,7 @@ class AugmentConfig:
     colour_jitter: float = 0.2
 
     @classmethod
-    def from_dict(cls, values: dict) -> "AugmentConfig":
+    def from_dict(cls, values: dict) -> AugmentConfig:
         return cls(**values)
 
 
@@ -85,7 +85,8 @@ def geometry_of_map(values: np.ndarray, geometry: PairGeometry, output_hw: tuple
 def mirror_rigid_motion(motion: np.ndarray) -> np.ndarray:
     """A 4x4 camera motion as seen in horizontally mirrored images: x -> -x on both sides (F T F)."""
     mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
-    return mirror @ motion @ mirror
+    mirrored: np.ndarray = mirror @ motion @ mirror
+    return mirrored
 
 
 def crop_resize_flip(rgb1: np.ndarray, rgb2: np.ndarray, intrinsics: np.ndarray, output_hw: tuple[int, int],
@@ -112,7 +113,8 @@ def colour_jitter(rgb1: torch.Tensor, rgb2: torch.Tensor, strength: float, rng: 
         rgb = rgb * brightness
         rgb = (rgb - mean_grey * brightness) * contrast + mean_grey * brightness
         grey = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]).unsqueeze(0)
-        return ((rgb - grey) * saturation + grey).clamp_(0.0, 1.0)
+        adjusted: torch.Tensor = ((rgb - grey) * saturation + grey).clamp_(0.0, 1.0)
+        return adjusted
 
     # One contrast pivot for both frames, so their relative brightness is preserved exactly.
     pivot = (0.299 * rgb1[0] + 0.587 * rgb1[1] + 0.114 * rgb1[2]).mean()

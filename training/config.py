@@ -199,7 +199,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def with_max_steps(self, max_steps: int) -> "TrainConfig":
+    def with_max_steps(self, max_steps: int) -> TrainConfig:
         return dataclasses.replace(self, run=dataclasses.replace(self.run, max_steps=max_steps))
 
 

@@ -23,17 +23,22 @@ import json
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 import torch
 
 from depth_motion_ros.geometry import resize_intrinsics
-from depth_motion_ros.training.augment import (AugmentConfig, augment_pair, geometry_of_map, mirror_rigid_motion,
-                                               resize_pair)
+from depth_motion_ros.training.augment import (
+    AugmentConfig,
+    augment_pair,
+    geometry_of_map,
+    mirror_rigid_motion,
+    resize_pair,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -106,20 +111,20 @@ class FrameCache:
         self.depth: dict[int, np.ndarray] = {}
         if depth_path.is_file():
             with np.load(depth_path) as stored:
-                for index, depth in zip(stored["indices"], stored["depth"]):
+                for index, depth in zip(stored["indices"], stored["depth"], strict=True):
                     self.depth[int(index)] = depth
         poses_path = self.directory / self.POSES_FILE
         self.poses: dict[int, np.ndarray] = {}
         if poses_path.is_file():
             with np.load(poses_path) as stored:
-                self.poses = {int(index): pose for index, pose in zip(stored["indices"], stored["poses"])}
+                self.poses = {int(index): pose for index, pose in zip(stored["indices"], stored["poses"], strict=True)}
 
     def __len__(self) -> int:
         return len(self.timestamps)
 
     @classmethod
     def build(cls, frames: Iterable, directory: Path, size: tuple[int, int], name: str,
-              source_intrinsics: np.ndarray | None = None) -> "FrameCache":
+              source_intrinsics: np.ndarray | None = None) -> FrameCache:
         """Stream ``frames`` (objects with .timestamp, .rgb, .intrinsics, .depth, .pose) into ``directory``.
 
         The metadata is written last, by atomic rename, so an interrupted build is never mistaken for a
@@ -158,7 +163,7 @@ class FrameCache:
                     poses.append(np.asarray(pose, dtype=np.float64))
                     pose_indices.append(len(timestamps))
                 timestamps.append(float(frame.timestamp))
-        if not timestamps:
+        if not timestamps or intrinsics_size is None:
             raise ValueError(f"{name}: the source produced no frames")
         if depth_maps:
             np.savez(directory / cls.DEPTH_FILE, indices=np.asarray(depth_indices), depth=np.stack(depth_maps))
@@ -197,8 +202,7 @@ def open_or_build_cache(spec: SourceSpec, cache_root: Path, size: tuple[int, int
         return FrameCache(directory)
     from depth_motion_ros.sources import open_source  # imported late: bag readers are heavy
 
-    kwargs = {"topic": spec.topic} if spec.topic else {}
-    source = open_source(spec.kind, spec.path, **kwargs)
+    source = open_source(spec.kind, spec.path, topic=spec.topic or None)
     LOG.info("decoding %s (%s) once into %s", spec.path, spec.kind, directory)
     return FrameCache.build(source, directory, size, name=getattr(source, "name", Path(spec.path).stem),
                             source_intrinsics=getattr(source, "intrinsics", None))
@@ -252,7 +256,7 @@ class DataConfig:
     val_stride: int = 1
 
     @classmethod
-    def from_dict(cls, values: dict) -> "DataConfig":
+    def from_dict(cls, values: dict) -> DataConfig:
         return cls(**values)
 
 
@@ -274,7 +278,8 @@ def build_pair_indices(caches: list[FrameCache], config: DataConfig,
     ``specs`` (one per cache) give each source's training-pair stride (None: ``config.stride``) and frame
     range (None: the whole training part).
     """
-    train_rows, val_rows = [], []
+    train_rows: list[np.ndarray] = []
+    val_rows: list[np.ndarray] = []
     dropped = 0
     for number, cache in enumerate(caches):
         boundary = split_index(len(cache), config.val_fraction)
@@ -330,7 +335,7 @@ class PairDataset(torch.utils.data.Dataset):
         cache = self.caches[number]
         intrinsics = cache.intrinsics
         has_intrinsics = intrinsics is not None
-        k = intrinsics if has_intrinsics else np.eye(3)
+        k: np.ndarray = intrinsics if intrinsics is not None else np.eye(3)
         cache_hw = (cache.height, cache.width)
         if self.augment is not None and self.augment.enabled:
             rng = np.random.default_rng([self.seed, self.epoch, index])

@@ -24,6 +24,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -34,11 +35,30 @@ from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
 from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, ObjectMotionTotals
 from depth_motion_ros.evaluation.trajectory import chain_relative_motions, rotation_angle_deg, snippet_ate
-from depth_motion_ros.geometry import resize_intrinsics
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
 from depth_motion_ros.networks import DepthMotionModel, set_layer_norm_noise
 from depth_motion_ros.sources.sequence_folder import SequenceFolderSource
 from depth_motion_ros.training.config import GivenGroundTruth
+
+
+@dataclass(frozen=True)
+class TruthFrame:
+    """A rendered frame with the ground truth the ladder needs."""
+
+    rgb: np.ndarray  # uint8 [H, W, 3]
+    depth: np.ndarray  # [H, W] metres, NaN on sky
+    pose: np.ndarray  # 4x4 camera-to-world
+    object_motion: np.ndarray | None  # [H, W, 3] metres per frame, in the next camera
+
+
+def truth_frames(folder: str | Path) -> list[TruthFrame]:
+    frames = []
+    for frame in SequenceFolderSource(folder):
+        if frame.depth is None or frame.pose is None:
+            raise ValueError(f"{folder}: the ladder needs ground-truth depth and poses for every frame (a rendered "
+                             "sequence: depth_motion_synth --out DIR)")
+        frames.append(TruthFrame(frame.rgb, frame.depth, frame.pose, frame.object_motion))
+    return frames
 
 
 @dataclass(frozen=True)
@@ -60,7 +80,8 @@ def _given_depth(depth: np.ndarray, size: tuple[int, int], far: float) -> torch.
 
 
 @torch.no_grad()
-def predict_pair(model: DepthMotionModel, frame1, frame2, given: GivenGroundTruth, far: float) -> PairPrediction:
+def predict_pair(model: DepthMotionModel, frame1: TruthFrame, frame2: TruthFrame, given: GivenGroundTruth,
+                 far: float) -> PairPrediction:
     """One pair through the networks, with the rung's ground truth in place of their outputs."""
     size = model.config.input_size
     rgb1, rgb2 = _to_input(frame1.rgb, size), _to_input(frame2.rgb, size)
@@ -81,9 +102,11 @@ def predict_pair(model: DepthMotionModel, frame1, frame2, given: GivenGroundTrut
 def score_sequence(model: DepthMotionModel, folder: str | Path, given: GivenGroundTruth, max_depth: float,
                    threshold: float, field: ObjectMotionTotals) -> dict[str, float]:
     """Figures of one rendered sequence; the field's pixels are also pooled into ``field``."""
-    frames = list(SequenceFolderSource(folder))
-    depth_rows, relative, rotation_errors = [], [], []
-    for frame1, frame2 in zip(frames, frames[1:]):
+    frames = truth_frames(folder)
+    depth_rows: list[dict[str, float]] = []
+    relative: list[np.ndarray] = []
+    rotation_errors: list[float] = []
+    for frame1, frame2 in pairwise(frames):
         pair = predict_pair(model, frame1, frame2, given, max_depth)
         truth = frame1.depth
         scale = 1.0

@@ -48,7 +48,7 @@ class LossWeights:
     weight_multiplier: float = 2.0
 
     @classmethod
-    def from_dict(cls, values: dict) -> "LossWeights":
+    def from_dict(cls, values: dict) -> LossWeights:
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -60,7 +60,7 @@ class LossWeights:
 
     def effective(self, name: str) -> float:
         """The factor actually applied to raw term ``name`` (SSIM's extra 0.5 included)."""
-        factor = getattr(self, name) * self.weight_multiplier
+        factor = float(getattr(self, name)) * self.weight_multiplier
         return factor * 0.5 if name == "ssim" else factor
 
 
@@ -103,7 +103,7 @@ class LossOptions:
             raise ValueError("auto_mask_leak needs auto_mask: true")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "LossOptions":
+    def from_dict(cls, values: dict) -> LossOptions:
         return cls(**values)
 
 

@@ -61,4 +61,5 @@ def refined_motion_target_loss(motion: MotionOutput, rgb1: Tensor, depth1: Tenso
                                               motion.translation.detach(), AlignmentOptions(mode="full"))
     translation_error = (motion.translation - translation).norm(dim=1) / translation.norm(dim=1).clamp_min(1e-6)
     rotation_error = (motion.rotation - rotation).norm(dim=1) / rotation.norm(dim=1).clamp_min(1e-3)
-    return (translation_error + rotation_error).mean()
+    loss: Tensor = (translation_error + rotation_error).mean()
+    return loss

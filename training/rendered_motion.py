@@ -45,7 +45,10 @@ class RenderedMotionPairs:
 
     def __init__(self, folders: Sequence[str | Path], input_hw: tuple[int, int]) -> None:
         height, width = input_hw
-        rgb, depth, motion, starts = [], [], [], []
+        rgb: list[np.ndarray] = []
+        depth: list[np.ndarray] = []
+        motion: list[np.ndarray] = []
+        starts: list[int] = []
         for folder in folders:
             frames = list(SequenceFolderSource(folder))
             if any(f.object_motion is None or f.depth is None for f in frames):
@@ -55,6 +58,7 @@ class RenderedMotionPairs:
                 raise ValueError(f"{folder}: needs at least two frames")
             first = len(rgb)
             for frame in frames:
+                assert frame.depth is not None and frame.object_motion is not None  # checked above
                 rgb.append(cv2.resize(frame.rgb, (width, height), interpolation=cv2.INTER_AREA))
                 depth.append(cv2.resize(frame.depth, (width, height), interpolation=cv2.INTER_NEAREST))
                 motion.append(cv2.resize(frame.object_motion, (width, height), interpolation=cv2.INTER_NEAREST))
@@ -91,7 +95,7 @@ def rendered_motion_loss(field: Tensor, predicted_depth1: Tensor, true_depth1: T
     where unknown) and `true_motion` [B, 3, H, W] in metres. Pixels without true depth are left out.
     """
     losses = []
-    for f, predicted, depth, motion in zip(field, predicted_depth1, true_depth1, true_motion):
+    for f, predicted, depth, motion in zip(field, predicted_depth1, true_depth1, true_motion, strict=True):
         valid = torch.isfinite(depth) & (predicted[0] > 0)
         scale = torch.median(depth[valid] / predicted[0][valid]).detach()
         error = (f * scale - motion).abs().sum(0)
