@@ -4,14 +4,13 @@ Two formats, one per `ModelConfig.depth_encoder`:
 
 - 'resnet18': torchvision's ImageNet ResNet-18 state dict (conv1, bn1, layer1..layer4, fc), which anyone
   with internet access can download. The encoder here normalises with randomized layer norm, i.e. with each
-  image's own statistics, where torchvision's batch norm uses running statistics; so a batch norm's scale and
-  offset become the layer norm's, and its running statistics are not used (as when the official code starts
-  its layer-normalised ResNet-18 from ImageNet). The exceptions are exact folds: the 1x1 shortcut of a block
-  that changes width has no normalisation here, so its batch norm (with its running statistics) is folded
-  into the shortcut's weights and, as a constant, into the bias of the normalisation it is added to; and the
-  stem's weights absorb the change of input convention (ImageNet mean/std there, [-1, 1] here), whose
-  constant part the stem's normalisation removes. The classifier (fc) is dropped. The weights exist only
-  for the 1.0 width (64..512 channels).
+  image's own statistics, where torchvision's batch norm uses running statistics; so a batch norm's scale
+  and offset become the layer norm's, and its running statistics are not used. The exceptions are exact
+  folds: the 1x1 shortcut of a block that changes width has no normalisation here, so its batch norm (with
+  its running statistics) is folded into the shortcut's weights and, as a constant, into the bias of the
+  normalisation it is added to; and the stem's weights absorb the change of input convention (ImageNet
+  mean/std there, [-1, 1] here), whose constant part the stem's normalisation removes. The classifier (fc)
+  is dropped. The weights exist only for the 1.0 width (64..512 channels).
 - 'mobilenet_v2': the encoder's own state dict as `scripts/port_mobilenet_v2.py` writes it from a TFLite file.
 """
 from __future__ import annotations
