@@ -5,9 +5,11 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import load_checkpoint, save_checkpoint
+from depth_motion_ros.inference import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS, ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 from depth_motion_ros.networks.mobilenet_v2 import ENCODER_CHANNELS, SameConv2d, same_padding
+from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx
 
 MOBILE = PRESETS["light"].replace(depth_encoder="mobilenet_v2")
 
@@ -71,3 +73,17 @@ def test_checkpoint_written_before_the_field_existed_loads_as_resnet18(tmp_path)
     loaded = load_checkpoint(tmp_path / "old.pt")
     assert loaded.config.depth_encoder == "resnet18" and loaded.config == PRESETS["light"]
     assert ModelConfig.from_dict(payload["model_config"]) == PRESETS["light"]
+
+
+@pytest.mark.slow
+def test_onnx_export_of_the_mobilenet_depth_network_equals_pytorch(tmp_path):
+    """The node's fast backend: the explicit asymmetric padding and ReLU6 survive the export."""
+    torch.manual_seed(0)
+    model = DepthMotionModel(MOBILE.replace(input_height=64, input_width=96)).eval()
+    export_onnx(model, tmp_path / "mobile")
+    onnx_predictor = OnnxDepthMotionPredictor.from_onnx(tmp_path / "mobile", device="cpu")
+    torch_predictor = DepthMotionPredictor(model, "cpu")
+    for batch in (1, 2):
+        rgb = torch.rand(batch, 3, 64, 96, generator=torch.Generator().manual_seed(batch))
+        expected = torch_predictor.depth(rgb)
+        assert float((onnx_predictor.depth(rgb) - expected).abs().max()) <= 1e-4 * float(expected.abs().max())
