@@ -11,6 +11,10 @@ weights: speed does not depend on their values.
 
     .venv/bin/python bench/bench_models.py [--runs 8] [--presets light paper] [--json out.json]
     .venv/bin/python bench/bench_models.py --presets light --checkpoint models/default_light.pt
+    .venv/bin/python bench/bench_models.py --presets light --depth-encoder resnet18 mobilenet_v2 --input 96x160
+
+`--depth-encoder` (each one given, interleaved in the same rounds) and `--input` change the presets given
+(a row's name then says so), to time a variant before a preset for it exists.
 """
 from __future__ import annotations
 
@@ -90,9 +94,24 @@ def synchronised(function: Callable[[], object], device: torch.device) -> Callab
     return run
 
 
-def preset_model(name: str) -> DepthMotionModel:
+def preset_model(name: str, depth_encoder: str | None = None,
+                 size: tuple[int, int] | None = None) -> DepthMotionModel:
+    config = PRESETS[name]
+    if depth_encoder is not None:
+        config = config.replace(depth_encoder=depth_encoder)
+    if size is not None:
+        config = config.replace(input_height=size[0], input_width=size[1])
     torch.manual_seed(0)
-    return DepthMotionModel(PRESETS[name]).eval()
+    return DepthMotionModel(config).eval()
+
+
+def variant_name(name: str, depth_encoder: str | None, size: tuple[int, int] | None) -> str:
+    return name + (f"+{depth_encoder}" if depth_encoder else "") + (f"@{size[0]}x{size[1]}" if size else "")
+
+
+def height_by_width(text: str) -> tuple[int, int]:
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
 
 
 def model_cases(name: str, model: DepthMotionModel, device: torch.device,
@@ -136,12 +155,16 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path,
                         help="also time this trained model (e.g. models/default_light.pt) at its input size")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--depth-encoder", nargs="+", choices=("resnet18", "mobilenet_v2"), default=[None],
+                        help="build the presets with each of these depth encoders")
+    parser.add_argument("--input", type=height_by_width, metavar="HxW", help="build the presets at this input size")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args()
     device = torch.device(args.device)
     infos, cases = {}, {}
     with tempfile.TemporaryDirectory() as onnx_dir:
-        models = {name: preset_model(name) for name in args.presets}
+        models = {variant_name(name, encoder, args.input): preset_model(name, encoder, args.input)
+                  for name in args.presets for encoder in args.depth_encoder}
         if args.checkpoint is not None:
             models[args.checkpoint.stem] = load_checkpoint(args.checkpoint).model
         for name, model in models.items():

@@ -19,13 +19,15 @@ import yaml
 SIZE_MULTIPLE = 32
 
 DECODER_ACTIVATIONS = ("relu", "elu")
+DEPTH_ENCODERS = ("resnet18", "mobilenet_v2")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Shape-defining hyper-parameters of `DepthMotionModel`.
 
-    `depth_width_multiplier` scales every channel count of the ResNet-18 encoder and the U-Net decoder;
+    `depth_width_multiplier` scales every channel count of the ResNet-18 encoder and the U-Net decoder (with
+    the MobileNetV2 encoder, which is always the 1.0 network its ImageNet weights exist for, the decoder only);
     `motion_width_multiplier` scales the motion encoder (16..1024 channels at 1.0) and with it the
     refinement blocks. 1.0/1.0 at 128x416 is the paper's network.
     """
@@ -48,6 +50,10 @@ class ModelConfig:
     #: layer were dead after 860 steps and the depth map was constant (docs/model-experiments.md). ELU
     #: keeps a gradient for negative inputs, so a unit can recover.
     decoder_activation: str = "relu"
+    #: Encoder of the depth U-Net: 'resnet18' (official) or 'mobilenet_v2' (MobileNetV2 1.0, which can start
+    #: from the ImageNet weights in TensorFlow Lite files: networks/tflite_port.py). Checkpoints written before
+    #: this field existed hold no such key and load as 'resnet18', which is what they are.
+    depth_encoder: str = "resnet18"
 
     def __post_init__(self) -> None:
         for side in ("input_height", "input_width"):
@@ -61,6 +67,8 @@ class ModelConfig:
             raise ValueError("layer_norm_noise_stddev must lie in [0, 0.5]")
         if self.decoder_activation not in DECODER_ACTIVATIONS:
             raise ValueError(f"decoder_activation must be one of {DECODER_ACTIVATIONS}")
+        if self.depth_encoder not in DEPTH_ENCODERS:
+            raise ValueError(f"depth_encoder must be one of {DEPTH_ENCODERS}")
 
     @property
     def input_size(self) -> tuple[int, int]:

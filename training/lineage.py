@@ -13,7 +13,7 @@ from typing import Any
 def lineage_record(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
     """How the weights a run starts from were trained: the steps, time, recipe and sources of that checkpoint
     and, recursively, of whatever it was itself initialised from. A model card sums the whole chain."""
-    keep = ("step", "train_seconds", "training_config", "sources", "device", "initialised_from")
+    keep = ("step", "train_seconds", "training_config", "sources", "device", "initialised_from", "encoder_weights")
     record = {"path": str(path), **{key: metadata.get(key) for key in keep}}
     card = metadata.get("model_card")
     if card:

@@ -2,7 +2,8 @@
 
     depth_motion_train --config {light|paper|PATH.yaml} [--bag P [--topic T]] [--video F] [--images D]
                        [--sequence D] [--stride N] [--pose-refinement MODE] [--frames FIRST:END]
-                       [--rendered-motion DIR] --out RUN_DIR [--resume | --init-from CKPT] [--max-steps N]
+                       [--rendered-motion DIR] --out RUN_DIR [--resume | --init-from CKPT | --encoder-weights PATH]
+                       [--max-steps N]
 
 Sources may be mixed and repeated; `--topic` applies to the `--bag` right before it, and `--stride` (frame
 step of the training pairs, default the config's `data.stride`), `--pose-refinement` (camera motion of
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
                         help="start from these weights (e.g. the bundled model) with a fresh optimizer: fine-tuning")
+    parser.add_argument("--encoder-weights", metavar="PATH",
+                        help="start a new run's depth encoder from ImageNet weights: torchvision's ResNet-18 state "
+                             "dict (depth_encoder resnet18, width 1.0) or scripts/port_mobilenet_v2.py's output")
     parser.add_argument("--max-steps", type=int, help="total steps of the run (overrides the config)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--cache-dir", help="where decoded frames are cached (default RUN_DIR/cache); "
@@ -134,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print("depth_motion_train: give --resume or --init-from, not both", file=sys.stderr)
         return 2
     trainer = Trainer(config, args.sources, args.out, resume=args.resume, device=args.device,
-                      cache_dir=args.cache_dir, init_from=args.init_from, rendered_motion=args.rendered_motion)
+                      cache_dir=args.cache_dir, init_from=args.init_from, rendered_motion=args.rendered_motion,
+                      encoder_weights=args.encoder_weights)
     try:
         result = trainer.run()
     finally:

@@ -27,6 +27,7 @@ from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint, save_c
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions
 from depth_motion_ros.geometry.rotations import matrix_to_axis_angle
 from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_norm_noise
+from depth_motion_ros.networks.encoder_weights import load_encoder_weights
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
 from depth_motion_ros.training.data import (FrameCache, PairDataset, PairIndex, SourceSpec, build_pair_indices,
@@ -113,7 +114,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, sources: list[SourceSpec], run_dir: str | Path, resume: bool = False,
                  device: str = "auto", cache_dir: str | Path | None = None, init_from: str | Path | None = None,
-                 rendered_motion: list[str | Path] | None = None):
+                 rendered_motion: list[str | Path] | None = None, encoder_weights: str | Path | None = None):
         if not sources:
             raise ValueError("no training sources given")
         rendered_motion = [str(folder) for folder in rendered_motion or []]
@@ -122,6 +123,9 @@ class Trainer:
         if resume and init_from is not None:
             raise ValueError("--resume continues this run's own last.pt; --init-from starts a new run from "
                              "other weights: give one of them")
+        if encoder_weights is not None and (resume or init_from is not None):
+            raise ValueError("--encoder-weights initialises a new run's depth encoder; --resume and --init-from "
+                             "load every weight: give one of them")
         if config.optim.freeze_depth and not resume and init_from is None:
             raise ValueError("optim.freeze_depth keeps the depth network as loaded: give --init-from with a "
                              "trained depth network (e.g. the bundled model)")
@@ -177,6 +181,10 @@ class Trainer:
 
         torch.manual_seed(config.run.seed)  # identical initial weights on every rank
         self.model = DepthMotionModel(config.model).to(self.device)
+        #: The ImageNet encoder weights this run started from (`--encoder-weights`), carried into every checkpoint.
+        self.encoder_weights = str(encoder_weights) if encoder_weights is not None else None
+        if encoder_weights is not None:
+            load_encoder_weights(self.model, encoder_weights)
         if config.optim.freeze_depth or config.given.depth:  # before DistributedDataParallel, which registers
             self.model.depth_net.requires_grad_(False)             # what needs gradients
         if config.optim.freeze_motion:
@@ -272,6 +280,7 @@ class Trainer:
                                   "resume the same run")
         self.model.load_state_dict(loaded.model.state_dict())
         self.initialised_from = loaded.metadata.get("initialised_from")
+        self.encoder_weights = loaded.metadata.get("encoder_weights")
         saved = loaded.training_state
         self.optimizer.load_state_dict(saved["optimizer"])
         for name in ("step", "epoch", "batch_in_epoch", "skipped_nonfinite"):
@@ -492,6 +501,7 @@ class Trainer:
             "world_size": self.context.world_size,
             "device": str(self.device),
             "initialised_from": self.initialised_from,
+            "encoder_weights": self.encoder_weights,
         }
 
     def _training_state(self) -> dict[str, Any]:

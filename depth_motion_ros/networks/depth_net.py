@@ -1,9 +1,10 @@
-"""The depth network: ResNet-18 U-Net with a softplus depth output at input resolution.
+"""The depth network: a U-Net (ResNet-18 or MobileNetV2 encoder) with a softplus depth output at input resolution.
 
 As the official `depth_prediction_resnet18unet`: the decoder alternates a stride-2 transposed
 convolution (x2 upsampling) with a 3x3 convolution over its concatenation with the encoder feature of
 the same resolution; channels (256, 128, 64, 32, 16) times the width multiplier; a last 3x3 convolution
-with softplus gives strictly positive, unbounded depth (no disparity scaling hyper-parameters).
+with softplus gives strictly positive, unbounded depth (no disparity scaling hyper-parameters). The decoder
+takes whatever channels the encoder gives at strides 2, 4, 8, 16 and 32, so the encoder is a choice.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .mobilenet_v2 import MobileNetV2Encoder
 from .resnet_encoder import ResNet18Encoder, scaled_channels
 
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
@@ -23,6 +25,16 @@ def _init(module: nn.Module) -> nn.Module:
 
 
 ACTIVATIONS = {"relu": F.relu, "elu": F.elu}
+
+
+def build_encoder(name: str, width_multiplier: float) -> nn.Module:
+    """The depth encoder of `ModelConfig.depth_encoder`. MobileNetV2 is always the 1.0 network (the width its
+    ImageNet weights exist for); the width multiplier then scales the decoder only."""
+    if name == "resnet18":
+        return ResNet18Encoder(3, width_multiplier)
+    if name == "mobilenet_v2":
+        return MobileNetV2Encoder()
+    raise ValueError(f"unknown depth encoder {name!r}")
 
 
 class _Upsample(nn.Module):
@@ -52,10 +64,10 @@ class DepthNet(nn.Module):
     """rgb [B, 3, H, W] in [0, 1] -> depth [B, 1, H, W] > 0. H and W must be multiples of 32."""
 
     def __init__(self, width_multiplier: float = 1.0, reflect_padding: bool = False,
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", encoder: str = "resnet18") -> None:
         super().__init__()
         self.activation = ACTIVATIONS[activation]
-        self.encoder = ResNet18Encoder(3, width_multiplier)
+        self.encoder = build_encoder(encoder, width_multiplier)
         e1, e2, e3, e4, e5 = self.encoder.channels
         d1, d2, d3, d4, d5 = (scaled_channels(c, width_multiplier) for c in DECODER_CHANNELS)
         self.upconv5, self.iconv5 = _Upsample(e5, d5), _Conv3x3(d5 + e4, d5, reflect_padding)

@@ -24,7 +24,8 @@ class DepthMotionModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.depth_net = DepthNet(config.depth_width_multiplier, config.reflect_padding, config.decoder_activation)
+        self.depth_net = DepthNet(config.depth_width_multiplier, config.reflect_padding, config.decoder_activation,
+                                  config.depth_encoder)
         self.motion_net = MotionNet(config.motion_width_multiplier, config.motion_auto_mask)
 
     def depth(self, rgb: Tensor) -> Tensor:
