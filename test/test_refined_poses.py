@@ -5,15 +5,15 @@ import dataclasses
 
 import pytest
 import torch
+from test_direct_alignment import TRUE_ROTATION, TRUE_TRANSLATION, K, pair  # noqa: F401 (fixture)
+from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
 
 from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.networks import MotionOutput
 from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict, read_config_mapping
-from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
+from depth_motion_ros.training.refined_poses import with_refined_camera_motion
 from depth_motion_ros.training.trainer import Trainer
-from test_direct_alignment import K, TRUE_ROTATION, TRUE_TRANSLATION, pair  # noqa: F401 (fixture)
-from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
 
 
 def _network_motion(depth: torch.Tensor) -> MotionOutput:
@@ -63,26 +63,6 @@ def test_modes_apply_per_pair_and_only_unrefined_pairs_pass_a_gradient(pair):  #
         with_refined_camera_motion(motion, *three, K.repeat(3, 1, 1), ["full", "none"])
 
 
-def test_the_target_loss_pulls_the_network_motion_towards_the_refined_one(pair):  # noqa: F811
-    image1, depth1, image2 = pair
-    motion = _network_motion(depth1)
-    loss = refined_motion_target_loss(motion, image1, depth1, image2, K)
-    # The target is about the true motion: the network's offsets relative to it.
-    expected = (torch.linalg.norm(torch.tensor([-0.02, 0.015, 0.03])) / torch.linalg.norm(TRUE_TRANSLATION)
-                + torch.linalg.norm(torch.tensor([0.006, 0.008, -0.004])) / torch.linalg.norm(TRUE_ROTATION))
-    assert loss.item() == pytest.approx(expected.item(), rel=0.15)
-    loss.backward()
-    # A small step (1 mm / 0.06 degree) down the gradient:
-    def down(value: torch.Tensor, length: float) -> torch.Tensor:
-        return (value - length * value.grad / torch.linalg.norm(value.grad)).detach()
-
-    closer = MotionOutput(down(motion.rotation, 1e-3), down(motion.translation, 1e-3), K,
-                          motion.residual_translation)
-    assert refined_motion_target_loss(closer, image1, depth1, image2, K) < loss, "its gradient leads to the target"
-    exact = MotionOutput(TRUE_ROTATION[None], TRUE_TRANSLATION[None], K, motion.residual_translation)
-    assert refined_motion_target_loss(exact, image1, depth1, image2, K).item() < 0.1 * loss.item()
-
-
 def _with(config, **changes):
     content = config.to_dict()
     for key, value in changes.items():
@@ -104,10 +84,6 @@ def test_config_refuses_refinement_without_a_frozen_motion_network_and_conflicti
     recipe = read_config_mapping("light")
     recipe.update(pose_refinement="rotation", optim={**recipe["optim"], "freeze_motion": True})
     assert config_from_dict(recipe).pose_refinement == "rotation"
-    with pytest.raises(ValueError, match="refined_motion_target trains the motion network"):
-        _with(config, refined_motion_target=0.1, optim={"freeze_motion": True})
-    with pytest.raises(ValueError, match=">= 0"):
-        _with(config, refined_motion_target=-1.0)
 
 
 def _one_step_checkpoint(spec, tmp):
@@ -152,24 +128,6 @@ def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, m
     changed = [name for name, value in trainer.model.depth_net.state_dict().items()
                if not torch.equal(value, depth_before[name])]
     assert {"depth_head.conv.weight", "encoder.stem.0.weight"} <= set(changed), changed
-
-
-@pytest.mark.parametrize("both_orders", [True, False])
-def test_the_refined_motion_target_enters_the_loss_and_trains_the_motion_network(tiny_run, both_orders):  # noqa: F811
-    config, spec, tmp = tiny_run
-    config = _with(config, refined_motion_target=0.5, optim={"freeze_depth": True},
-                   reverse_motion="predicted" if both_orders else "inverted")
-    trainer = Trainer(config.with_max_steps(2), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
-                      init_from=_one_step_checkpoint(spec, tmp))
-    batch = next(iter(torch.utils.data.DataLoader(trainer.train_set, batch_size=config.optim.batch_size)))
-    out = trainer._losses(trainer.forward_module, batch, step=0)[0]
-    target = out.terms["refined_motion_target"]
-    assert target.item() > 0 and target.requires_grad
-    others = sum(out.terms[name] for name in out.terms if name != "refined_motion_target")
-    assert out.total.item() == pytest.approx((others + target).item(), rel=1e-5)
-    motion_before = {k: v.clone() for k, v in trainer.model.motion_net.state_dict().items()}
-    trainer.run()
-    assert any(not torch.equal(v, motion_before[k]) for k, v in trainer.model.motion_net.state_dict().items())
 
 
 def test_a_source_s_own_refinement_overrides_the_config_s(tiny_run, monkeypatch):  # noqa: F811

@@ -152,10 +152,6 @@ class TrainConfig:
     #: image alignment against the current depth, without gradient ("rotation", "full"; the node's
     #: `pose_refinement`, geometry/direct_alignment.py). Needs `optim.freeze_motion`.
     pose_refinement: str = "none"
-    #: Weight of a loss that pulls the motion network's camera motion towards that motion refined by full
-    #: direct alignment against the current depth (`refined_poses.refined_motion_target_loss`); 0: off, the
-    #: official recipe. Trains the motion network, so not with `optim.freeze_motion`.
-    refined_motion_target: float = 0.0
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss_weights: LossWeights = field(default_factory=LossWeights)
@@ -180,17 +176,12 @@ class TrainConfig:
         if self.pose_refinement != "none" and not self.optim.freeze_motion:
             raise ValueError("pose_refinement replaces the motion network's camera motion in the losses, so that "
                              "network would learn no ego-motion: it needs optim.freeze_motion: true")
-        if self.given.ego_motion and (self.pose_refinement != "none" or self.refined_motion_target > 0):
-            raise ValueError("given.ego_motion replaces the camera motion with the true one: pose_refinement and "
-                             "refined_motion_target would have nothing to act on")
+        if self.given.ego_motion and self.pose_refinement != "none":
+            raise ValueError("given.ego_motion replaces the camera motion with the true one: pose_refinement "
+                             "would have nothing to act on")
         if self.given.depth and (self.optim.freeze_motion or self.optim.intrinsics_only):
             raise ValueError("given.depth leaves only the motion network to train: it cannot be combined with "
                              "optim.freeze_motion or optim.intrinsics_only")
-        if self.refined_motion_target < 0:
-            raise ValueError(f"refined_motion_target must be >= 0, got {self.refined_motion_target}")
-        if self.refined_motion_target > 0 and self.optim.freeze_motion:
-            raise ValueError("refined_motion_target trains the motion network: it cannot be combined with "
-                             "optim.freeze_motion")
         if self.optim.freeze_motion and (self.optim.freeze_depth or self.optim.intrinsics_only
                                          or self.optim.object_motion_only):
             raise ValueError("optim.freeze_motion trains the depth network only: it cannot be combined with "
@@ -266,7 +257,7 @@ def config_from_dict(content: dict) -> TrainConfig:
     """Validate a merged mapping (the YAML content, or `TrainConfig.to_dict()`) into a `TrainConfig`."""
     content = dict(content)
     unknown = set(content) - set(_SECTIONS) - {"model", "intrinsics", "square_pixels", "reverse_motion",
-                                                "pose_refinement", "refined_motion_target"}
+                                                "pose_refinement"}
     if unknown:
         raise ValueError(f"unknown config sections {sorted(unknown)}")
     model_section = content.pop("model", None)
@@ -277,8 +268,7 @@ def config_from_dict(content: dict) -> TrainConfig:
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
                        square_pixels=content.get("square_pixels", True),
                        reverse_motion=content.get("reverse_motion", "predicted"),
-                       pose_refinement=content.get("pose_refinement", "none"),
-                       refined_motion_target=float(content.get("refined_motion_target", 0.0)), **sections)
+                       pose_refinement=content.get("pose_refinement", "none"), **sections)
 
 
 def load_train_config(name_or_path: str) -> TrainConfig:

@@ -44,22 +44,3 @@ def with_refined_camera_motion(motion: MotionOutput, rgb1: Tensor, depth1: Tenso
         rotation = rotation.index_put((rows,), refined[0].to(rotation.dtype))
         translation = translation.index_put((rows,), refined[1].to(translation.dtype))
     return motion._replace(rotation=rotation, translation=translation)
-
-
-def refined_motion_target_loss(motion: MotionOutput, rgb1: Tensor, depth1: Tensor, rgb2: Tensor,
-                               intrinsics: Tensor) -> Tensor:
-    """How far the network's camera motion of each pair is from that motion refined by full direct alignment
-    against `depth1` (a constant target, no gradient through it): the mean over pairs of
-    |t - t*| / |t*| + |r - r*| / max(|r*|, 1e-3 rad).
-
-    Why (docs/model-experiments.md, session 10): the photometric losses let the network keep a typical
-    speed and rescale its depth instead; the refined translation is the one the images support for the
-    current depth, so pulling the network towards it teaches the speed the refinement measures at run time.
-    """
-    with torch.no_grad():
-        rotation, translation = refine_motion(rgb1, depth1, rgb2, intrinsics, motion.rotation.detach(),
-                                              motion.translation.detach(), AlignmentOptions(mode="full"))
-    translation_error = (motion.translation - translation).norm(dim=1) / translation.norm(dim=1).clamp_min(1e-6)
-    rotation_error = (motion.rotation - rotation).norm(dim=1) / rotation.norm(dim=1).clamp_min(1e-3)
-    loss: Tensor = (translation_error + rotation_error).mean()
-    return loss

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,16 +30,27 @@ from depth_motion_ros.networks import DepthMotionModel, MotionOutput, set_layer_
 from depth_motion_ros.networks.encoder_weights import load_encoder_weights
 from depth_motion_ros.training import distributed
 from depth_motion_ros.training.config import TrainConfig
-from depth_motion_ros.training.data import (FrameCache, PairDataset, PairIndex, SourceSpec, build_pair_indices,
-                                            cache_size_for, epoch_batches, open_or_build_cache)
+from depth_motion_ros.training.data import (
+    FrameCache,
+    PairDataset,
+    PairIndex,
+    SourceSpec,
+    build_pair_indices,
+    cache_size_for,
+    epoch_batches,
+    open_or_build_cache,
+)
 from depth_motion_ros.training.guards import failure_indicators, failure_warnings
 from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import invert_rigid_motion, with_inverted_reverse
-from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
+from depth_motion_ros.training.refined_poses import with_refined_camera_motion
 from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.summaries import training_images
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 LOG = logging.getLogger(__name__)
 
@@ -208,7 +219,7 @@ class Trainer:
             self._resume()
         elif init_from is not None:
             self._init_weights(Path(init_from))
-        self.writer = None
+        self.writer: SummaryWriter | None = None  # TensorBoard, on the main process once the run starts
 
     # ----------------------------------------------------------------------------------------- set-up
     def _open_caches(self, cache_root: Path) -> list[FrameCache]:
@@ -299,7 +310,7 @@ class Trainer:
     @property
     def _both_orders(self) -> bool:
         """Whether the motion network sees both orders of a pair (official) or only the temporal one."""
-        return self.config.reverse_motion == "predicted"
+        return bool(self.config.reverse_motion == "predicted")
 
     # ------------------------------------------------------------------------------------------- step
     def _intrinsics(self, batch: dict[str, Tensor], learned: Tensor) -> Tensor:
@@ -341,14 +352,6 @@ class Trainer:
         learned = motion.intrinsics if self._both_orders else torch.cat([motion.intrinsics, motion.intrinsics])
         intrinsics = self._intrinsics(batch, learned)
         rgb = torch.cat([rgb1, rgb2], dim=0)
-        target = None
-        if self.config.refined_motion_target > 0:  # the network's own motion, before anything replaces it
-            if self._both_orders:
-                target = refined_motion_target_loss(motion, rgb, depth, _swap_halves(rgb), intrinsics)
-            else:
-                forward_pairs = slice(0, len(rgb1))
-                target = refined_motion_target_loss(motion, rgb1, depth[forward_pairs], rgb2,
-                                                    intrinsics[forward_pairs])
         modes = [self._refinement[int(source)] for source in batch["source"]]
         if self._both_orders:
             motion = with_refined_camera_motion(motion, rgb, depth, _swap_halves(rgb), intrinsics, modes + modes)
@@ -362,9 +365,6 @@ class Trainer:
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
                              _swap_halves(residual), intrinsics, self.config.loss_weights, options=self.config.loss)
-        if target is not None:
-            weighted = self.config.refined_motion_target * target
-            out = out._replace(total=out.total + weighted, terms={**out.terms, "refined_motion_target": weighted})
         if self.rendered is not None and self.model.training:
             weighted = self.config.rendered_motion.weight * self._rendered_motion_term(step)
             out = out._replace(total=out.total + weighted, terms={**out.terms, "rendered_motion": weighted})
@@ -393,6 +393,7 @@ class Trainer:
         """The field's error on rendered pairs (training/rendered_motion.py). The pairs depend only on the seed
         and the step, so a resumed run sees the same ones; the depth gets no gradient from this term."""
         options = self.config.rendered_motion
+        assert self.rendered is not None  # only called with --rendered-motion folders
         batch = self.rendered.batch(np.random.default_rng([self.config.run.seed, step, 31]), options.batch_size)
         rgb1, rgb2 = batch.rgb1.to(self.device), batch.rgb2.to(self.device)
         with torch.no_grad(), self._autocast():
@@ -404,8 +405,9 @@ class Trainer:
                 field = self.model.motion(rgb1, depth1, rgb2, depth2).residual_translation.float()
         finally:
             motion_net.auto_mask = auto_mask
-        return rendered_motion_loss(field, depth1, batch.depth1.to(self.device), batch.motion.to(self.device),
-                                    options.static_weight)
+        loss: Tensor = rendered_motion_loss(field, depth1, batch.depth1.to(self.device), batch.motion.to(self.device),
+                                            options.static_weight)
+        return loss
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
         """One optimisation step; None when it was skipped for a non-finite loss or gradient."""
@@ -469,7 +471,7 @@ class Trainer:
 
         rows = []
         limits = self.config.validation
-        for pred, gt in zip(predicted, ground_truth):
+        for pred, gt in zip(predicted, ground_truth, strict=True):
             gt_np = gt.numpy()
             if not np.isfinite(gt_np).any():
                 continue
@@ -530,6 +532,7 @@ class Trainer:
     def _validate_and_keep_best(self) -> None:
         result = self.validate() if self.context.is_main else {}
         if self.context.is_main and result:
+            assert self.writer is not None  # opened on the main process before the first step
             self.state.last_validation = result
             for name, value in result.items():
                 self.writer.add_scalar(f"val/{name}", value, self.state.step)
@@ -563,6 +566,7 @@ class Trainer:
     def _log(self, step: int, result: dict[str, Any], sums: dict[str, float], count: int, data_s: float,
              step_s: float) -> None:
         writer = self.writer
+        assert writer is not None  # opened on the main process before the first step
         for name, value in sums.items():
             writer.add_scalar(f"train/{name}", value / count, step)
         writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], step)
@@ -658,8 +662,6 @@ class Trainer:
         step = self.state.step
         values = {"loss/total": float(out.total.detach()), "grad_norm": result["grad_norm"]}
         values.update({f"loss/{name}": float(out.terms[name].detach()) for name in LOSS_TERMS})
-        if "refined_motion_target" in out.terms:
-            values["loss/refined_motion_target"] = float(out.terms["refined_motion_target"].detach())
         motion: MotionOutput = result["motion"]
         indicators = failure_indicators(result["depth"], motion.translation, result["residual"])
         values.update({"guards/depth_cv": indicators.depth_cv,
@@ -672,4 +674,5 @@ class Trainer:
             if step % self.config.run.image_every == 0 or step == 1:
                 for tag, image in training_images(result["rgb"], result["depth"], result["residual"],
                                                   out.warped_rgb).items():
+                    assert self.writer is not None
                     self.writer.add_image(tag, image.detach().cpu(), step)
