@@ -7,6 +7,7 @@ forward pass written independently below from torchvision's layer names.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import sys
 from pathlib import Path
 
@@ -183,17 +184,17 @@ def test_port_script_writes_encoder_weights_that_load_into_the_mobilenet_depth_e
                                                                                         capsys, monkeypatch):
     source = pretrained / "tf2_mobilenet_v2_1.0_224_ptq.tflite"
     monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
-    import port_mobilenet_v2
+    monkeypatch.delitem(sys.modules, "port_mobilenet_v2", raising=False)
+    script = importlib.import_module("port_mobilenet_v2")
 
     out = tmp_path / "mobilenet_v2_imagenet.pt"
-    port_mobilenet_v2.main([str(source), str(out), "--check", str(pretrained / "cat.bmp")])
+    script.main([str(source), str(out), "--check", str(pretrained / "cat.bmp")])
     assert "cat.bmp: Egyptian cat" in capsys.readouterr().out
     model = DepthMotionModel(PRESETS["light"].replace(depth_encoder="mobilenet_v2"))
     load_encoder_weights(model, out)
-    ported = port_mobilenet_v2.port_mobilenet_v2(source).encoder.state_dict()
+    ported = port_mobilenet_v2(source).encoder.state_dict()
     loaded = model.depth_net.encoder.state_dict()
     assert loaded.keys() == ported.keys() and all(torch.equal(loaded[k], ported[k]) for k in ported)
-    sys.modules.pop("port_mobilenet_v2", None)
 
 
 def test_trainer_starts_the_encoder_from_the_file_and_records_it(tmp_path):
