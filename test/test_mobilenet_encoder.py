@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import load_checkpoint, save_checkpoint
-from depth_motion_ros.inference import DepthMotionPredictor
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS, ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 from depth_motion_ros.networks.mobilenet_v2 import ENCODER_CHANNELS, SameConv2d, same_padding
-from depth_motion_ros.onnx_backend import OnnxDepthMotionPredictor, export_onnx
+from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx
 
 MOBILE = PRESETS["light"].replace(depth_encoder="mobilenet_v2")
 
