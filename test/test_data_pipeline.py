@@ -7,7 +7,7 @@ import torch
 
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training.augment import AugmentConfig, augment_pair, crop_resize_flip, resize_pair
-from depth_motion_ros.training.data import (DataConfig, FrameCache, PairDataset, SourceSpec, build_pair_indices,
+from depth_motion_ros.training.data import (CACHE_FORMAT, DataConfig, FrameCache, PairDataset, SourceSpec, build_pair_indices,
                                             drop_static_pairs, epoch_batches, make_pairs, split_index)
 
 K = np.array([[100.0, 0.0, 79.5], [0.0, 90.0, 59.5], [0.0, 0.0, 1.0]])
@@ -152,7 +152,7 @@ def test_samples_carry_fy_over_fx_of_a_square_pixel_source_through_cache_and_aug
 def test_a_cache_of_another_format_is_refused_with_what_to_do(tmp_path):
     FrameCache.build(_frames(3), tmp_path / "c", (60, 80), name="three")
     meta = tmp_path / "c" / FrameCache.META_FILE
-    meta.write_text(meta.read_text().replace('"format": 3', '"format": 2'))
+    meta.write_text(meta.read_text().replace(f'"format": {CACHE_FORMAT}', '"format": 2'))
     with pytest.raises(ValueError, match="format 2.*delete the folder"):
         FrameCache(tmp_path / "c")
 

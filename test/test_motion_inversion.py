@@ -86,8 +86,8 @@ def test_inverted_mode_runs_the_motion_network_on_temporal_order_only(tiny_run, 
     seen_batches = []
     original = TrainingForward.forward
 
-    def spy(self, rgb1, rgb2):
-        depth, partner, motion = original(self, rgb1, rgb2)
+    def spy(self, rgb1, rgb2, given_depth=None):
+        depth, partner, motion = original(self, rgb1, rgb2, given_depth)
         seen_batches.append((len(rgb1), len(motion.rotation)))
         return depth, partner, motion
 
