@@ -1,4 +1,7 @@
 """The installed console script runs without the ros2 CLI: `depth_motion_node --ros-args --params-file F`."""
+# Fixtures are imported by name from node_harness and then requested as arguments, which pyflakes reads
+# as redefinitions:
+# ruff: noqa: F811
 from __future__ import annotations
 
 import signal
@@ -9,12 +12,11 @@ from pathlib import Path
 
 import pytest
 import rclpy
+from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 from rcl_interfaces.msg import Log
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
-
-from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -129,3 +131,12 @@ def test_console_script_stops_with_one_clear_message_on_invalid_parameters():
     output = _finish(process, 60)
     assert process.returncode == 1
     assert "invalid parameters: parameter 'scale_mode'" in output and "Traceback" not in output
+
+
+def test_console_script_stops_with_one_line_on_an_out_of_range_start_up_value():
+    """rclpy refuses the value against its descriptor's range: one line naming it, exit code 1."""
+    process = _start("-p", "point_stride:=99")
+    output = _finish(process, 60)
+    assert process.returncode == 1, output
+    assert "invalid parameters: parameter 'point_stride'" in output and "Traceback" not in output
+    assert len([line for line in output.splitlines() if line.strip()]) == 1, output

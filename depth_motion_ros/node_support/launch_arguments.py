@@ -41,11 +41,12 @@ def parse_bool(text: str, name: str = "value") -> bool:
 
 
 def node_remappings(image: str, camera_info: str) -> list[tuple[str, str]]:
-    """Remap the node's relative input names onto the camera's topics (raw and compressed)."""
+    """Remap the node's relative input names onto the camera's topics. The compressed subscription follows the
+    remapped 'image' by itself ('<image>/compressed', image_transport's naming), so it needs no rule."""
     image = image.rstrip("/")
     if not image or not camera_info:
         raise ValueError("the image and camera_info topics must not be empty")
-    return [("image", image), ("image/compressed", f"{image}/compressed"), ("camera_info", camera_info)]
+    return [("image", image), ("camera_info", camera_info)]
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from nav_msgs.msg import Odometry
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -32,6 +33,7 @@ from depth_motion_ros.image_rectification import is_rectified_topic
 from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.node_support.latest_slot import LatestSlot
 from depth_motion_ros.node_support.processing_stats import ProcessingStats, format_stage_times, summary_line
+from depth_motion_ros.node_support.reason_throttle import ReasonThrottle
 from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
 from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
@@ -101,22 +103,42 @@ def stream_options(settings: NodeSettings) -> StreamOptions:
                          pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
 
 
+def compressed_topic(image_topic: str) -> str:
+    """image_transport's name for the compressed variant of `image_topic` (already resolved)."""
+    return f"{image_topic.rstrip('/')}/compressed"
+
+
+def declare_parameters(node: Node) -> dict[str, Any]:
+    """Declare every parameter of the table on `node`; name -> value. A start-up value that rclpy refuses (out
+    of its descriptor's range, or of another type) becomes a ValueError naming the parameter, so that the
+    node ends in one line rather than a traceback."""
+    values = {}
+    for spec in PARAMETERS:
+        try:
+            values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+        except ParameterException as error:
+            raise ValueError(f"parameter '{spec.name}': {error}") from error
+    return values
+
+
 def stamp_seconds(header: Header) -> float:
     return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 class DepthMotionNode(Node):
-    """Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes depth, points, odom, motion."""
+    """Subscribes to 'image' (or '<resolved image>/compressed') and 'camera_info'; publishes depth, points,
+    odom, motion."""
 
     def __init__(self, predictor: PredictorBase | None = None, **node_options: Any) -> None:
         super().__init__(NODE_NAME, **node_options)
-        values = {spec.name: self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
-                  for spec in PARAMETERS}
         try:
-            self._settings = NodeSettings.from_values(values)
-        except ValueError as error:
+            self._settings = NodeSettings.from_values(declare_parameters(self))
+        except (ValueError, TypeError) as error:
             super().destroy_node()
             raise StartupError(f"invalid parameters: {error}") from error
+        #: Warnings throttled per reason (rclpy throttles per call site: one except clause, one reason).
+        self._throttle = ReasonThrottle(WARN_THROTTLE_S)
+        self._warned_missing_frame_id = False
         self._stream_lock = threading.Lock()
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
@@ -187,8 +209,10 @@ class DepthMotionNode(Node):
         input_qos = make_qos(settings.input_reliability, settings.input_depth)
         output_qos = make_qos(settings.output_reliability, settings.output_depth)
         if settings.input_transport == "compressed":
+            # image_transport's naming: the compressed topic is the RESOLVED image topic plus '/compressed',
+            # so remapping 'image' moves this subscription too.
             self._image_subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, input_qos)
+                CompressedImage, compressed_topic(self.resolve_topic_name("image")), self._on_image, input_qos)
         else:
             self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
         #: Whether the subscribed topic (after remapping) is image_proc's image_rect: `input_rectification: auto`.
@@ -260,7 +284,18 @@ class DepthMotionNode(Node):
         try:
             self._camera = camera_model_from_info(msg, self._camera)
         except CameraInfoError as error:
-            self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+            self._warn(f"ignoring camera_info: {error}")
+
+    def _warn(self, text: str, reason: str | None = None, error: bool = False) -> None:
+        """Log `text` unless its reason (default: the text) was logged in the last WARN_THROTTLE_S seconds; the
+        next one that gets through says how many were held back."""
+        held = self._throttle.admit(reason or text, time.monotonic())
+        if held is None:
+            return
+        if held:
+            text = f"{text} ({held} more like this in the last {WARN_THROTTLE_S:g} s)"
+        logger = self.get_logger()
+        (logger.error if error else logger.warning)(text)
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._stream_lock:
@@ -322,11 +357,10 @@ class DepthMotionNode(Node):
                 self._process(*item)
             except ImageDecodeError as error:
                 self._stats.record_rejected()
-                self.get_logger().warning(f"dropping image: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+                self._warn(f"dropping image: {error}")
             except Exception as error:  # a bug must not kill the node; say so loudly and go on
                 self._stats.record_failed()
-                self.get_logger().error(f"processing failed: {type(error).__name__}: {error}",
-                                        throttle_duration_sec=WARN_THROTTLE_S)
+                self._warn(f"processing failed: {type(error).__name__}: {error}", error=True)
 
     def _wants(self, publisher: Any) -> bool:
         return publisher.get_subscription_count() > 0
@@ -354,7 +388,7 @@ class DepthMotionNode(Node):
     def _camera_problem_found(self, text: str) -> None:
         """A problem with this frame's camera model: a throttled warning, and the text for /diagnostics."""
         self._frame_problem = text
-        self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
+        self._warn(text)
 
     def _input_is_rectified(self, settings: NodeSettings) -> bool:
         if settings.input_rectification == "auto":
@@ -382,8 +416,8 @@ class DepthMotionNode(Node):
             missing, problem = self._stream is None, self._model_problem
         if missing:
             self._stats.record_rejected()
-            self.get_logger().error(f"image not processed, no model: {problem.rstrip('.')}. Set the "
-                                    "parameter 'checkpoint' to a usable file.", throttle_duration_sec=WARN_THROTTLE_S)
+            self._warn(f"image not processed, no model: {problem.rstrip('.')}. Set the parameter 'checkpoint' "
+                       "to a usable file.", reason="no model", error=True)
             return
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
@@ -422,7 +456,7 @@ class DepthMotionNode(Node):
             self.get_logger().warning(
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
                 "approximate (docs/node.md): a calibrated camera_info does better")
-        header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
+        header = Header(stamp=msg.header.stamp, frame_id=self._frame_id(msg.header, settings))
         # The motion field belongs to the previous frame (stream.py): it goes out with that frame's header.
         previous_header = self._previous_header
         if result.continuity is not Continuity.DUPLICATE:
@@ -434,6 +468,16 @@ class DepthMotionNode(Node):
         self._stats.record_processed(latency, result.network_seconds, sum(stages.values()) - result.network_seconds)
         self._camera_problem = self._frame_problem
         self.get_logger().debug(f"frame {stamp:.3f}: {format_stage_times(stages)}")
+
+    def _frame_id(self, header: Header, settings: NodeSettings) -> str:
+        """The input's frame_id, or the 'camera_frame' parameter for an input without one (said once)."""
+        if header.frame_id.strip():
+            return header.frame_id
+        if not self._warned_missing_frame_id:
+            self._warned_missing_frame_id = True
+            self.get_logger().warning(f"the input images have no frame_id: publishing in camera_frame "
+                                      f"'{settings.camera_frame}' (said once)")
+        return settings.camera_frame
 
     def _log_continuity(self, continuity: Continuity, previous: float | None, stamp: float,
                         settings: NodeSettings) -> None:
