@@ -415,6 +415,40 @@ def test_time_jump_reset_service_and_gap(harness_factory):
     np.testing.assert_allclose(pose_matrix(after_gap), first_step @ first_step, atol=1e-6)
 
 
+def test_motion_field_is_metres_per_second_of_the_stamps_difference(harness_factory):
+    """The same image pair 0.1 s and 0.2 s apart: the network's displacement is the same, so the published
+    velocity halves exactly; a repeated stamp gives depth, no motion, and a warning saying why."""
+    h = harness_factory(motion_threshold=0.0)
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    field_out = h.subscribe(Image, "motion/field")
+    mask_out = h.subscribe(Image, "motion/mask")
+    camera = h.publisher(Image, "image")
+    first, second = scene(20), scene(21)
+    for rgb, t in [(first, 1.0), (second, 1.1), (first, 1.2), (second, 1.4)]:
+        send_and_wait(camera, raw_image(rgb, t), depth_out)
+    fields = field_out.wait_for(3)
+    assert [seconds(m.header.stamp) for m in fields] == pytest.approx([1.0, 1.1, 1.2])
+
+    def velocity(msg: Image) -> np.ndarray:
+        return np.frombuffer(bytes(msg.data), "<f4").reshape(msg.height, msg.width, 3)
+
+    fast, slow = velocity(fields[0]), velocity(fields[2])  # (first, second) over 0.1 s, then over 0.2 s
+    assert np.abs(fast).max() > 0
+    np.testing.assert_allclose(slow, fast / 2, rtol=1e-5, atol=1e-6)
+    # motion_threshold 0: every moving pixel is set (thresholding the field in its own unit, m/s).
+    masks = mask_out.wait_for(3)
+    speed = np.linalg.norm(fast, axis=-1)
+    np.testing.assert_array_equal(np.frombuffer(bytes(masks[0].data), np.uint8).reshape(speed.shape),
+                                  np.where(speed > 0, 255, 0))
+    send_and_wait(camera, raw_image(second, 1.4), depth_out)  # a repeated stamp
+    wait_until(logged(rosout, "two images stamped 1.400 s: no motion", Log.WARN), "the repeated-stamp warning")
+    send_and_wait(camera, raw_image(first, 1.5), depth_out)  # pairs with the 1.4 s frame, not the repeat
+    fields = field_out.wait_for(4)
+    assert [seconds(m.header.stamp) for m in fields] == pytest.approx([1.0, 1.1, 1.2, 1.4])
+    np.testing.assert_allclose(velocity(fields[3]), velocity(fields[1]), rtol=1e-5, atol=1e-6)
+
+
 def test_pose_refinement_is_switched_at_run_time(harness_factory):
     h = harness_factory()
     rosout = h.subscribe_rosout()

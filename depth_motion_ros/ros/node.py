@@ -286,16 +286,15 @@ class DepthMotionNode(Node):
         except CameraInfoError as error:
             self._warn(f"ignoring camera_info: {error}")
 
-    def _warn(self, text: str, reason: str | None = None, error: bool = False) -> None:
-        """Log `text` unless its reason (default: the text) was logged in the last WARN_THROTTLE_S seconds; the
-        next one that gets through says how many were held back."""
+    def _warn(self, text: str, reason: str | None = None, level: str = "warning") -> None:
+        """Log `text` at `level` (info, warning or error) unless its reason (default: the text) was logged in
+        the last WARN_THROTTLE_S seconds; the next one that gets through says how many were held back."""
         held = self._throttle.admit(reason or text, time.monotonic())
         if held is None:
             return
         if held:
             text = f"{text} ({held} more like this in the last {WARN_THROTTLE_S:g} s)"
-        logger = self.get_logger()
-        (logger.error if error else logger.warning)(text)
+        getattr(self.get_logger(), level)(text)
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._stream_lock:
@@ -360,7 +359,7 @@ class DepthMotionNode(Node):
                 self._warn(f"dropping image: {error}")
             except Exception as error:  # a bug must not kill the node; say so loudly and go on
                 self._stats.record_failed()
-                self._warn(f"processing failed: {type(error).__name__}: {error}", error=True)
+                self._warn(f"processing failed: {type(error).__name__}: {error}", level="error")
 
     def _wants(self, publisher: Any) -> bool:
         return publisher.get_subscription_count() > 0
@@ -417,7 +416,7 @@ class DepthMotionNode(Node):
         if missing:
             self._stats.record_rejected()
             self._warn(f"image not processed, no model: {problem.rstrip('.')}. Set the parameter 'checkpoint' "
-                       "to a usable file.", reason="no model", error=True)
+                       "to a usable file.", reason="no model", level="error")
             return
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
@@ -482,8 +481,11 @@ class DepthMotionNode(Node):
     def _log_continuity(self, continuity: Continuity, previous: float | None, stamp: float,
                         settings: NodeSettings) -> None:
         if continuity is Continuity.BACKWARDS:
-            self.get_logger().info(f"image time jumped back by {previous - stamp:.3f} s (bag loop or restart): "
-                                   "odometry reset to the origin")
+            self._warn(f"image time jumped back by {previous - stamp:.3f} s (bag loop or restart): odometry reset "
+                       "to the origin", reason="time jumped back", level="info")
+        elif continuity is Continuity.DUPLICATE:
+            self._warn(f"two images stamped {stamp:.3f} s: no motion for this pair (motion/field is metres per "
+                       "second of the stamps' difference), depth published", reason="repeated stamp")
         elif continuity is Continuity.GAP:
             self.get_logger().info(f"no image for {stamp - previous:.3f} s (max_frame_gap "
                                    f"{settings.max_frame_gap} s): motion restarts from this frame, pose kept")

@@ -95,9 +95,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   (0.05, 0.9)),
     ParameterSpec("scale_smoothing", 0.1, "Weight of each new ground-plane scale in the running average.", False,
                   (0.001, 1.0)),
-    ParameterSpec("motion_threshold", 0.05, "Object motion (metres per frame) above which motion/mask is set.",
-                  False, (0.0, 100.0)),
-    ParameterSpec("motion_full_scale", 0.5, "Object motion (metres per frame) shown at full brightness.", False,
+    ParameterSpec("motion_threshold", 0.5, "Object speed (m/s) above which motion/mask is set; 0.5 m/s is the "
+                  "former 0.05 m a frame at the 10 Hz the node keeps at least (docs/node.md).", False,
+                  (0.0, 100.0)),
+    ParameterSpec("motion_full_scale", 5.0, "Object speed (m/s) shown at full brightness in motion/image.", False,
                   (1e-6, 100.0)),
     ParameterSpec("pose_covariance", [0.01, 0.01, 0.01, 0.01, 0.01, 0.01],
                   "Diagonal of the odometry pose covariance: x y z roll pitch yaw."),
