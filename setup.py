@@ -38,6 +38,7 @@ setup(
     entry_points={
         "console_scripts": [
             f"depth_motion_node = {PACKAGE}.ros.node:main",
+            f"depth_motion_lifecycle_node = {PACKAGE}.ros.lifecycle_node:main",
             f"depth_motion_infer = {PACKAGE}.cli.infer:main",
             f"depth_motion_demo = {PACKAGE}.cli.demo:main",
             f"depth_motion_eval = {PACKAGE}.evaluation.eval_cli:main",

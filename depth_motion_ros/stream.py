@@ -14,10 +14,15 @@ Conventions of a `StreamStep` (docs/ARCHITECTURE.md, "The per-frame engine"):
 * Motion is predicted for the pair (previous, current), the temporal order the motion network was trained
   on (with the reverse order the bundled model's rotation error on the development frames is 1.5-1.9
   times larger; docs/decisions/node-pair-order.md). Its object-motion field lies on the
-  PREVIOUS frame's pixel grid, so it belongs to the previous frame: `motion_field[v, u]` is how far the
-  point seen at (u, v) in the previous frame moved by the current frame, in the previous camera's frame,
-  metres. The network says `p_cur = R p_prev + t + r` (its own R, before any refinement), so the point
-  moved by `R^T r` as seen from the previous camera; `network_motion` keeps that R.
+  PREVIOUS frame's pixel grid, so it belongs to the previous frame: `motion_field[v, u]` is the velocity
+  of the point seen at (u, v) in the previous frame, in the previous camera's frame: how far it moved by
+  the current frame (metres) divided by the pair's stamp difference. With stamps in seconds (the node)
+  that is metres per second, as velocities in ROS are, and does not change with the frame rate or dropped
+  frames; `depth_motion_infer` and `depth_motion_eval` pass frame indices as stamps, so for them it is
+  metres per frame (the evaluation multiplies by the index difference to compare with the rendered
+  ground truth of that pair). The network says `p_cur = R p_prev + t + r` (its own R, before any
+  refinement), so the point moved by `R^T r` as seen from the previous camera; `network_motion` keeps
+  that R. A pair is only formed for increasing stamps (`Continuity.CONTINUOUS`), so the divisor is > 0.
 * Intrinsics are the camera's (its camera_info K, mapped to the input size) when given and allowed by
   `intrinsics_source`, else the running mean of the motion network's learned ones over every pair since
   the stream started (a camera's K is constant, and the mean is steadier than any one pair's).
@@ -100,13 +105,14 @@ class StreamStep:
     previous_stamp: float | None = None      # stamp of the frame this one was paired with
     camera_motion: np.ndarray | None = None  # 4x4 previous_T_current (refined when asked), metres
     network_motion: np.ndarray | None = None  # 4x4 previous_T_current as the network predicted it, metres
-    motion_field: np.ndarray | None = None   # float32 [h, w, 3] of the PREVIOUS frame, previous camera, metres
+    motion_field: np.ndarray | None = None   # float32 [h, w, 3] of the PREVIOUS frame, previous camera,
+    #                                          metres per stamp unit (m/s for the node)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     network_seconds: float = 0.0
 
     def moving_mask(self, threshold: float) -> np.ndarray | None:
-        """mono8 mask of the previous frame: 255 where its field exceeds `threshold` metres, None without a
-        field (the node's motion/mask, the object-motion metrics' "flagged")."""
+        """mono8 mask of the previous frame: 255 where its field exceeds `threshold` (the field's unit: metres
+        per second for the node), None without a field (the node's motion/mask)."""
         return None if self.motion_field is None else moving_mask(self.motion_field, threshold)
 
 
@@ -208,9 +214,9 @@ class DepthMotionStream:
         network = stages["depth_net"]
 
         camera = None  # the network's motion previous -> current camera, and the previous frame's field
-        pair_ready = self._previous is not None and continuity is Continuity.CONTINUOUS
-        previous_image, previous_depth = (self._previous[1], self._previous[2]) if pair_ready else (
-            image, depth_units)
+        paired = self._previous if continuity is Continuity.CONTINUOUS else None
+        pair_ready = paired is not None
+        previous_image, previous_depth = (paired[1], paired[2]) if paired is not None else (image, depth_units)
         needs_learned_k = options.intrinsics_source != "camera_info" and (
             options.intrinsics_source == "learned" or camera_k is None) and self._learned_count == 0
         if (want_motion and pair_ready) or needs_learned_k:
@@ -238,7 +244,8 @@ class DepthMotionStream:
         scale = self.update_scale(depth_numpy, intrinsics, options)
         result = StreamStep(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, learned,
                             scale, self._pose.copy())
-        if camera is not None:
+        if camera is not None and paired is not None and camera_rotation is not None \
+                and camera_translation is not None:
             network_rotation = camera.rotation[0].double().cpu().numpy()
             # p_cur = R p_prev + t: that is current_T_previous; the camera motion is its inverse.
             current_T_previous = rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
@@ -246,15 +253,16 @@ class DepthMotionStream:
             result.camera_motion = invert_rigid(current_T_previous)
             result.network_motion = invert_rigid(rigid_from_motion(
                 network_rotation, camera.translation[0].double().cpu().numpy() * scale))
-            result.previous_stamp = self._previous[0]
+            result.previous_stamp = paired[0]
             self._pose = self._pose @ result.camera_motion
             result.pose = self._pose.copy()
             if want_field:
                 # Residual r on the previous frame's pixels: p_cur = R p_prev + t + r (network R), so the
-                # point moved by R^T r in the previous camera's frame (row vectors: r @ R).
+                # point moved by R^T r in the previous camera's frame (row vectors: r @ R); per stamp unit.
                 residual = camera.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
                 rotation = rigid_from_motion(network_rotation, np.zeros(3))[:3, :3]
-                result.motion_field = ((residual @ rotation) * scale).astype(np.float32)
+                elapsed = stamp - paired[0]
+                result.motion_field = ((residual @ rotation) * (scale / elapsed)).astype(np.float32)
         if continuity is not Continuity.DUPLICATE:
             self._previous = (stamp, image, depth_units)
         stages["scale_and_odometry"] = time.perf_counter() - tick

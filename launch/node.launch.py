@@ -3,7 +3,8 @@
     ros2 launch depth_motion_ros node.launch.py image:=/camera/color/image_raw \
         camera_info:=/camera/color/camera_info rviz:=true
 
-Arguments: params_file, namespace, image, camera_info, use_sim_time, log_level, rviz, rviz_config
+Arguments: params_file, namespace, image, camera_info, use_sim_time, log_level, managed (true: the
+lifecycle node, for a lifecycle manager to configure and activate), rviz, rviz_config
 (see depth_motion_ros/node_support/launch_arguments.py, where their logic lives and is tested).
 """
 from ament_index_python.packages import get_package_share_directory
@@ -13,7 +14,6 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from depth_motion_ros.node_support.launch_arguments import (
-    EXECUTABLE,
     NODE_NAME,
     PACKAGE,
     launch_arguments,
@@ -25,7 +25,9 @@ def _launch_setup(context, *args, **kwargs):
     share = get_package_share_directory(PACKAGE)
     values = {name: LaunchConfiguration(name).perform(context) for name, _, _ in launch_arguments(share)}
     plan = plan_launch(values)
-    actions = [Node(package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME, namespace=plan.namespace,
+    # managed:=true starts the lifecycle variant as a plain launch_ros Node: it stays unconfigured until a
+    # lifecycle manager (or `ros2 lifecycle set`) drives it, as Nav2 expects of its nodes.
+    actions = [Node(package=PACKAGE, executable=plan.executable, name=NODE_NAME, namespace=plan.namespace,
                     parameters=plan.parameters, remappings=plan.remappings, ros_arguments=plan.ros_arguments,
                     output="screen", emulate_tty=True)]
     if plan.rviz_config is not None:

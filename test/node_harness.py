@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -161,12 +162,12 @@ class NodeHarness:
     """The node and a probe node in their own rclpy context, spun by a multi-threaded executor thread."""
 
     def __init__(self, checkpoint_path, namespace: str = "", remap: dict[str, str] | None = None,
-                 **parameters: Any) -> None:
+                 node_class: type[DepthMotionNode] = DepthMotionNode, **parameters: Any) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "summary_period": 0.0, **parameters}
         remap_args = [arg for rule in (remap or {}).items() for arg in ("-r", ":=".join(rule))]
-        self.node = DepthMotionNode(context=self.context, namespace=namespace,
+        self.node = node_class(context=self.context, namespace=namespace,
                                     cli_args=["--ros-args", *remap_args] if remap_args else None,
                                     parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
         self.probe = rclpy.create_node("probe", context=self.context)

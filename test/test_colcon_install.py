@@ -14,6 +14,7 @@ import pytest
 PACKAGE = "depth_motion_ros"
 EXECUTABLES = (
     "depth_motion_node",
+    "depth_motion_lifecycle_node",
     "depth_motion_infer",
     "depth_motion_demo",
     "depth_motion_train",

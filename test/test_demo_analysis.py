@@ -145,14 +145,14 @@ def test_score_rates_the_node_field_against_the_truth_in_the_frame_s_own_camera(
     own = (yaw[:3, :3] @ [1.0, 0.0, 0.0]).astype(np.float32)
     assert np.allclose(own, [0.0, 0.0, -1.0], atol=1e-6)
     field = np.zeros((4, 4, 3), np.float32)
-    field[1:3, 1:3] = own
+    field[1:3, 1:3] = own / 0.1  # the node publishes metres per second; the frames are 0.1 s apart
     processed = [gt[0], gt[1], gt[3]]
     outputs = [FrameOutputs(stamp_ns=round(f.timestamp * 1e9), depth=f.depth, motion_field=field) for f in processed]
     report = score(outputs, {stamp_key(f.timestamp): f for f in processed})
     assert report.object_motion["pairs"] == 1, "only (0, 1) is a one-step pair"
     assert report.object_motion["relative_epe"] == pytest.approx(0.0, abs=1e-6)
     assert report.object_motion["mover_iou"] == 1.0
-    outputs[0].motion_field = np.tile(np.float32([1.0, 0.0, 0.0]), (4, 4, 1)) * (truth > 0)  # not rotated
+    outputs[0].motion_field = np.tile(np.float32([10.0, 0.0, 0.0]), (4, 4, 1)) * (truth > 0)  # not rotated
     assert score(outputs, {stamp_key(f.timestamp): f for f in processed}).object_motion["relative_epe"] > 1.0
 
 

@@ -24,7 +24,7 @@ from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 from depth_motion_ros.synthetic.writers import write_scene
 from depth_motion_ros.transforms import invert_rigid
 from node_harness import SMALL_CONFIG, checkpoint, harness_factory  # noqa: F401 (fixtures)
-from node_harness import camera_info, depth_array, pose_matrix, raw_image, send_and_wait, wait_until
+from node_harness import camera_info, depth_array, pose_matrix, raw_image, seconds, send_and_wait, wait_until
 
 pytestmark = pytest.mark.ros
 
@@ -91,9 +91,12 @@ def test_the_node_and_depth_motion_infer_give_the_same_depth_poses_and_fields(ha
         node_pose = invert_rigid(mount) @ pose_matrix(msg) @ mount  # base_link in odom -> camera in world
         np.testing.assert_allclose(node_pose, poses[index], atol=1e-6)
     assert not np.allclose(poses[-1], np.eye(4), atol=1e-4), "the camera moved: the comparison is not vacuous"
+    stamps = [seconds(msg.header.stamp) for msg in depth_out.messages]
     for index, msg in enumerate(fields):  # the field of the pair (k, k + 1) belongs to frame k
         field = np.load(out / "motion" / f"{index:06d}.npy")
-        np.testing.assert_allclose(_field_array(msg), field, rtol=1e-6, atol=1e-9)
+        # The node's field is metres per second; depth_motion_infer's stamps are frame indices (per frame).
+        elapsed = stamps[index + 1] - stamps[index]
+        np.testing.assert_allclose(_field_array(msg) * elapsed, field, rtol=2e-6, atol=1e-9)
         # Not vacuous at this tolerance: the same field left in the next camera's frame (rotated by the pair's
         # R, row vectors: f @ R^T) would differ, small as the untrained network's rotation is.
         rotation = (invert_rigid(poses[index + 1]) @ poses[index])[:3, :3]

@@ -1,4 +1,7 @@
 """The installed console script runs without the ros2 CLI: `depth_motion_node --ros-args --params-file F`."""
+# Fixtures are imported by name from node_harness and then requested as arguments, which pyflakes reads
+# as redefinitions:
+# ruff: noqa: F811
 from __future__ import annotations
 
 import signal
@@ -9,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import rclpy
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 from rcl_interfaces.msg import Log
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
-
-from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -129,3 +133,45 @@ def test_console_script_stops_with_one_clear_message_on_invalid_parameters():
     output = _finish(process, 60)
     assert process.returncode == 1
     assert "invalid parameters: parameter 'scale_mode'" in output and "Traceback" not in output
+
+
+def test_console_script_stops_with_one_line_on_an_out_of_range_start_up_value():
+    """rclpy refuses the value against its descriptor's range: one line naming it, exit code 1."""
+    process = _start("-p", "point_stride:=99")
+    output = _finish(process, 60)
+    assert process.returncode == 1, output
+    assert "invalid parameters: parameter 'point_stride'" in output and "Traceback" not in output
+    assert len([line for line in output.splitlines() if line.strip()]) == 1, output
+
+
+def test_lifecycle_console_script_starts_unconfigured_and_is_configured_and_activated_over_its_services(
+        checkpoint):
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    probe = rclpy.create_node("lifecycle_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(probe)
+    change = probe.create_client(ChangeState, "/depth_motion/change_state")
+    get = probe.create_client(GetState, "/depth_motion/get_state")
+
+    def call(client, request):
+        assert client.wait_for_service(timeout_sec=60.0)
+        future = client.call_async(request)
+        wait_until(lambda: executor.spin_once(timeout_sec=0.05) or future.done(), f"{client.srv_name}", 60.0)
+        return future.result()
+
+    process = _start("-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu",
+                     command=[str(VENV_EXECUTABLE.parent / "depth_motion_lifecycle_node")])
+    try:
+        assert call(get, GetState.Request()).current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            assert call(change, ChangeState.Request(transition=Transition(id=transition))).success
+        assert call(get, GetState.Request()).current_state.id == State.PRIMARY_STATE_ACTIVE
+    finally:
+        executor.shutdown()
+        probe.destroy_node()
+        rclpy.shutdown(context=context)
+        process.send_signal(signal.SIGINT)
+        output = _finish(process, 30)
+    assert process.returncode == 0, output
+    assert "configured: model" in output and "Traceback" not in output

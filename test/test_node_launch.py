@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from depth_motion_ros.node_support.launch_arguments import (
+    EXECUTABLE,
+    MANAGED_EXECUTABLE,
     launch_arguments,
     node_remappings,
     parse_bool,
@@ -35,7 +37,6 @@ def test_defaults_point_at_the_shipped_config_files():
 def test_camera_topics_are_remapped_for_raw_and_compressed_input():
     assert node_remappings("/camera/color/image_raw/", "/camera/color/camera_info") == [
         ("image", "/camera/color/image_raw"),
-        ("image/compressed", "/camera/color/image_raw/compressed"),
         ("camera_info", "/camera/color/camera_info")]
     with pytest.raises(ValueError, match="must not be empty"):
         node_remappings("", "camera_info")
@@ -49,12 +50,18 @@ def test_rviz_namespace_sim_time_and_log_level():
 
 @pytest.mark.parametrize("changes, message", [
     ({"rviz": "maybe"}, "'rviz' must be true or false"),
+    ({"managed": "perhaps"}, "'managed' must be true or false"),
     ({"log_level": "loud"}, "log_level"),
     ({"params_file": "/no/such/params.yaml"}, "does not exist"),
 ])
 def test_bad_arguments_are_named(changes, message):
     with pytest.raises(ValueError, match=message):
         plan_launch(_values(**changes))
+
+
+def test_managed_chooses_the_lifecycle_node():
+    assert plan_launch(_values()).executable == EXECUTABLE == "depth_motion_node"
+    assert plan_launch(_values(managed="true")).executable == MANAGED_EXECUTABLE == "depth_motion_lifecycle_node"
 
 
 def test_parse_bool_accepts_launch_spellings():
@@ -75,4 +82,4 @@ def test_launch_file_builds_a_description():
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     names = {entity.name for entity in description.entities if hasattr(entity, "name")}
-    assert {"params_file", "namespace", "image", "camera_info", "rviz"} <= names
+    assert {"params_file", "namespace", "image", "camera_info", "managed", "rviz"} <= names

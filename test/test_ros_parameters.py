@@ -57,6 +57,18 @@ def test_defaults_validate_with_sensor_data_in_and_reliable_out():
     ({"camera_mount": [0.0, 1.0]}, "camera_mount"),
     ({"pose_covariance": [0.1, 0.1, 0.1, -1.0, 0.1, 0.1]}, "negative"),
     ({"odom_frame": " "}, "must not be empty"),
+    ({"camera_frame": ""}, "'camera_frame' must not be empty or blank"),
+    ({"camera_frame": "  "}, "'camera_frame' must not be empty or blank"),
+    ({"base_frame": "/base_link"}, "'base_frame' must be a tf2 frame id"),
+    ({"base_frame": "odom"}, "'odom_frame' and 'base_frame' must differ"),
+    ({"camera_frame": "base_link"}, "'camera_frame' must differ"),
+    ({"camera_mount": [0.0, float("nan"), 0.0, 0.0, 0.0, 0.0]}, "'camera_mount' must be finite"),
+    ({"pose_covariance": [0.1, 0.1, float("nan"), 0.1, 0.1, 0.1]}, "'pose_covariance' must be finite"),
+    ({"twist_covariance": [0.1, 0.1, float("inf"), 0.1, 0.1, 0.1]}, "'twist_covariance' must be finite"),
+    ({"metres_per_unit": float("nan")}, "'metres_per_unit' must be within"),
+    ({"motion_threshold": float("nan")}, "'motion_threshold' must be within"),
+    ({"point_stride": 0}, "'point_stride' must be within"),
+    ({"camera_height": 0.0}, "'camera_height' must be within"),
 ])
 def test_invalid_values_name_the_parameter(changes, message):
     values = default_values()

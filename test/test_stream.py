@@ -7,10 +7,10 @@ import torch
 
 from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
-from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
 from depth_motion_ros.odometry import camera_mount, up_in_camera
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions
 from depth_motion_ros.transforms import invert_rigid, rigid_from_motion
 
@@ -45,7 +45,9 @@ def test_one_temporal_pass_gives_the_camera_motion_and_the_previous_frames_field
     np.testing.assert_allclose(result.network_motion, result.camera_motion)  # no refinement asked for
     # The field lies on the previous (first) frame's pixels: p_cur = R p_prev + t + r, moved by R^T r.
     residual = motion.residual_translation[0].permute(1, 2, 0).double().numpy()
-    np.testing.assert_allclose(result.motion_field, (residual @ current_T_previous[:3, :3]) * 2.5, atol=1e-6)
+    # Per second: the stamps are 0.1 s apart.
+    np.testing.assert_allclose(result.motion_field, (residual @ current_T_previous[:3, :3]) * 2.5 / 0.1,
+                               rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(result.depth, depths[1][0, 0].numpy() * 2.5, rtol=1e-6)
     assert result.motion_field.shape == (64, 96, 3) and result.rgb.shape == (64, 96, 3)
     assert list(result.stage_seconds).count("motion_net") == 1
@@ -196,7 +198,7 @@ def test_pose_chains_the_camera_motions_and_intrinsics_are_the_running_mean_of_t
     np.testing.assert_allclose(steps[0].intrinsics, learned[0], rtol=1e-5)
 
 
-def test_the_moving_mask_thresholds_the_field_in_metres(predictor):
+def test_the_moving_mask_thresholds_the_field_in_its_unit(predictor):
     first, second, _ = _frames()
     stream = DepthMotionStream(predictor)
     stream.step(first, 1.0, None, StreamOptions())

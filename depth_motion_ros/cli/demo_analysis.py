@@ -134,7 +134,9 @@ def _object_motions(matched: list[tuple[FrameOutputs, Frame]]) -> tuple[list, li
         consecutive = following is not None and following[1].index == gt.index + 1
         pair_truth = object_motion_truth_in_own_camera(gt, following[1]) if consecutive else None
         has_both = pair_truth is not None and outputs.motion_field is not None
-        predicted.append(outputs.motion_field if has_both else None)
+        # The node's field is metres per second; the truth is the pair's displacement.
+        elapsed = (following[0].stamp_ns - outputs.stamp_ns) * 1e-9 if has_both else 0.0
+        predicted.append(outputs.motion_field * np.float32(elapsed) if has_both else None)
         truth.append(pair_truth if has_both else None)
     return predicted, truth
 

@@ -97,8 +97,11 @@ class ModelFramePredictor:
         camera's frame as the protocol's ground truth is (the engine gives it in the previous camera's: it is
         rotated back with the network's own rotation), model units (metres with `camera_height`; not refined)."""
         step = self._pair(previous, current)
+        assert step.motion_field is not None and step.previous_stamp is not None and step.network_motion is not None
+        # The engine's field is per stamp unit (here: per index step); the truth is the pair's displacement.
+        displacement = step.motion_field.astype(np.float64) * (step.stamp - step.previous_stamp)
         # Row vectors: the engine's field is r @ R; network_motion's rotation block is R^T.
-        return (step.motion_field.astype(np.float64) @ step.network_motion[:3, :3]).astype(np.float32)
+        return (displacement @ step.network_motion[:3, :3]).astype(np.float32)
 
     def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray:
         """The learned camera matrix the engine uses (the running mean over the pairs so far, including this

@@ -9,6 +9,8 @@ from pathlib import Path
 
 PACKAGE = "depth_motion_ros"
 EXECUTABLE = "depth_motion_node"
+#: The managed (lifecycle) variant: starts unconfigured; a lifecycle manager configures and activates it.
+MANAGED_EXECUTABLE = "depth_motion_lifecycle_node"
 NODE_NAME = "depth_motion"
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -25,6 +27,8 @@ def launch_arguments(share_dir: str | Path) -> list[tuple[str, str, str]]:
         ("camera_info", "camera_info", "CameraInfo topic of the camera."),
         ("use_sim_time", "false", "Use /clock (true when playing a bag with --clock)."),
         ("log_level", "info", "Node log level: debug shows per-stage timings."),
+        ("managed", "false", "Start the lifecycle node (depth_motion_lifecycle_node): unconfigured until a "
+         "lifecycle manager (e.g. Nav2's) configures and activates it."),
         ("rviz", "false", "Also start RViz2 with the shipped configuration."),
         ("rviz_config", str(share / "config" / "depth_motion.rviz"), "RViz2 configuration file."),
     ]
@@ -41,16 +45,18 @@ def parse_bool(text: str, name: str = "value") -> bool:
 
 
 def node_remappings(image: str, camera_info: str) -> list[tuple[str, str]]:
-    """Remap the node's relative input names onto the camera's topics (raw and compressed)."""
+    """Remap the node's relative input names onto the camera's topics. The compressed subscription follows the
+    remapped 'image' by itself ('<image>/compressed', image_transport's naming), so it needs no rule."""
     image = image.rstrip("/")
     if not image or not camera_info:
         raise ValueError("the image and camera_info topics must not be empty")
-    return [("image", image), ("image/compressed", f"{image}/compressed"), ("camera_info", camera_info)]
+    return [("image", image), ("camera_info", camera_info)]
 
 
 @dataclass(frozen=True)
 class NodeLaunchPlan:
     namespace: str
+    executable: str             # depth_motion_node, or depth_motion_lifecycle_node with managed:=true
     parameters: list
     remappings: list[tuple[str, str]]
     ros_arguments: list[str]
@@ -66,8 +72,10 @@ def plan_launch(values: dict[str, str]) -> NodeLaunchPlan:
     if level not in ("debug", "info", "warn", "error", "fatal"):
         raise ValueError(f"log_level must be debug, info, warn, error or fatal, got '{values['log_level']}'")
     rviz = parse_bool(values["rviz"], "rviz")
+    managed = parse_bool(values["managed"], "managed")
     return NodeLaunchPlan(
         namespace=values["namespace"],
+        executable=MANAGED_EXECUTABLE if managed else EXECUTABLE,
         parameters=[params_file, {"use_sim_time": parse_bool(values["use_sim_time"], "use_sim_time")}],
         remappings=node_remappings(values["image"], values["camera_info"]),
         ros_arguments=["--log-level", level],

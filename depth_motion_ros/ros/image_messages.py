@@ -7,7 +7,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from depth_motion_ros.image_encoding import compressed_image_to_rgb, raw_image_to_rgb
+from depth_motion_ros.image_encoding import ImageDecodeError, compressed_image_to_rgb, raw_image_to_rgb
 
 # numpy array layout -> (ROS encoding, channels)
 _OUTPUT_ENCODINGS = {
@@ -18,8 +18,29 @@ _OUTPUT_ENCODINGS = {
 }
 
 
+#: Encodings that depth cameras publish: taken as a grey camera image they would give the networks a depth
+#: map to read as a scene, so they are refused. mono16 is here too: depth drivers (openni, some RealSense
+#: set-ups) publish depth under it, and no RGB camera used here sends it.
+DEPTH_ENCODINGS = ("16UC1", "16SC1", "32FC1", "64FC1", "mono16")
+
+
+def depth_encoding_problem(encoding: str) -> str | None:
+    """Why an image with `encoding` (a raw encoding, or a CompressedImage's format) is not a camera image, or
+    None. compressed_depth_image_transport's formats ('16UC1; compressedDepth png') count as depth."""
+    text = encoding.strip()
+    head = text.split(";")[0].strip()
+    if head in DEPTH_ENCODINGS or "compresseddepth" in text.lower():
+        return (f"'{text}' is a depth encoding, not a camera image: connect 'image' to a colour or grey "
+                "camera (rgb8, bgr8, rgba8, bgra8, mono8, or jpeg/png compressed)")
+    return None
+
+
 def message_to_rgb(msg: Image | CompressedImage) -> np.ndarray:
-    """Decode either input type to ``uint8 [H, W, 3]`` RGB; raises ImageDecodeError naming the problem."""
+    """Decode either input type to ``uint8 [H, W, 3]`` RGB; raises ImageDecodeError naming the problem
+    (depth encodings included)."""
+    problem = depth_encoding_problem(msg.format if isinstance(msg, CompressedImage) else msg.encoding)
+    if problem is not None:
+        raise ImageDecodeError(problem)
     if isinstance(msg, CompressedImage):
         return compressed_image_to_rgb(msg.format, msg.data)
     return raw_image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, bool(msg.is_bigendian), msg.data)

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from nav_msgs.msg import Odometry
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
@@ -32,6 +33,7 @@ from depth_motion_ros.image_rectification import is_rectified_topic
 from depth_motion_ros.model_config import SIZE_MULTIPLE
 from depth_motion_ros.node_support.latest_slot import LatestSlot
 from depth_motion_ros.node_support.processing_stats import ProcessingStats, format_stage_times, summary_line
+from depth_motion_ros.node_support.reason_throttle import ReasonThrottle
 from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
 from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
@@ -101,26 +103,47 @@ def stream_options(settings: NodeSettings) -> StreamOptions:
                          pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
 
 
+def compressed_topic(image_topic: str) -> str:
+    """image_transport's name for the compressed variant of `image_topic` (already resolved)."""
+    return f"{image_topic.rstrip('/')}/compressed"
+
+
+def declare_parameters(node: Node) -> dict[str, Any]:
+    """Declare every parameter of the table on `node`; name -> value. A start-up value that rclpy refuses (out
+    of its descriptor's range, or of another type) becomes a ValueError naming the parameter, so that the
+    node ends in one line rather than a traceback."""
+    values = {}
+    for spec in PARAMETERS:
+        try:
+            values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor(spec)).value
+        except ParameterException as error:
+            raise ValueError(f"parameter '{spec.name}': {error}") from error
+    return values
+
+
 def stamp_seconds(header: Header) -> float:
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
+    return float(header.stamp.sec + header.stamp.nanosec * 1e-9)
 
 
 class DepthMotionNode(Node):
-    """Subscribes to 'image' (or 'image/compressed') and 'camera_info'; publishes depth, points, odom, motion."""
+    """Subscribes to 'image' (or '<resolved image>/compressed') and 'camera_info'; publishes depth, points,
+    odom, motion."""
+
+    #: A managed (lifecycle) node loads its model and creates its interfaces in configure, not here
+    #: (lifecycle_node.py); the plain node does both at once and processes from the start.
+    MANAGED = False
 
     def __init__(self, predictor: PredictorBase | None = None, **node_options: Any) -> None:
         super().__init__(NODE_NAME, **node_options)
-        values = {spec.name: self.declare_parameter(spec.name, spec.default, descriptor(spec)).value
-                  for spec in PARAMETERS}
         try:
-            self._settings = NodeSettings.from_values(values)
-        except ValueError as error:
+            self._settings = NodeSettings.from_values(declare_parameters(self))
+        except (ValueError, TypeError) as error:
             super().destroy_node()
             raise StartupError(f"invalid parameters: {error}") from error
+        #: Warnings throttled per reason (rclpy throttles per call site: one except clause, one reason).
+        self._throttle = ReasonThrottle(WARN_THROTTLE_S)
+        self._warned_missing_frame_id = False
         self._stream_lock = threading.Lock()
-        #: Whether the last processed image was rectified here: a change breaks the pair (the two images
-        #: would be mapped differently).
-        self._last_remapped: bool | None = None
         #: The model, the engine around it and the odometry of base_link, or None with `_model_problem` saying
         #: why: a bad checkpoint must not take the node down with it; 'checkpoint' (and the other
         #: MODEL_SETTINGS) can be set at run time.
@@ -128,6 +151,32 @@ class DepthMotionNode(Node):
         self._stream: DepthMotionStream | None = None
         self._odometry: OdometryIntegrator | None = None
         self._model_problem: str | None = None
+        #: Whether the subscriptions, publishers, timers and worker exist (`_bring_up` .. `_tear_down`), and
+        #: whether images are processed (always for the plain node; between activate and deactivate for the
+        #: managed one).
+        self._up = False
+        self._active = threading.Event()
+        self._inactive_ignored = 0
+        self._tf_broadcaster, tf_missing_reason = make_transform_broadcaster(self)
+        if self._tf_broadcaster is None:
+            self.get_logger().info(f"TF is off: {tf_missing_reason}; odometry is published on 'odom' only")
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        if self.MANAGED:
+            return
+        self._bring_up(predictor)
+        self._active.set()
+        if self._predictor is None:
+            self.get_logger().error(f"running without a model: {str(self._model_problem).rstrip('.')}. Set the "
+                                    "parameter 'checkpoint' to a usable file to start processing.")
+        else:
+            self.get_logger().info(f"ready: {self._model_text()}, input '{self._image_subscription.topic_name}'")
+
+    def _bring_up(self, predictor: PredictorBase | None = None) -> None:
+        """Load the model (or record why not in `_model_problem`), create the interfaces and timers and start
+        the worker; images are processed once `_active` is set."""
+        #: Whether the last processed image was rectified here: a change breaks the pair (the two images
+        #: would be mapped differently).
+        self._last_remapped: bool | None = None
         try:
             self._use_predictor(predictor if predictor is not None else predictor_from_settings(self._settings),
                                 self._settings.camera_mount)
@@ -145,21 +194,38 @@ class DepthMotionNode(Node):
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats(windows=("summary", "diagnostics"))
         self._create_interfaces()
-        self._tf_broadcaster, tf_missing_reason = make_transform_broadcaster(self)
-        if self._tf_broadcaster is None:
-            self.get_logger().info(f"TF is off: {tf_missing_reason}; odometry is published on 'odom' only")
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._summary_timer = self._steady_timer(None, self._settings.summary_period, self._log_summary)
         self._diagnostics_timer = self._steady_timer(None, self._settings.diagnostics_period,
                                                      self._publish_diagnostics)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._worker_loop, name="depth_motion_worker", daemon=True)
         self._worker.start()
-        if self._predictor is None:
-            self.get_logger().error(f"running without a model: {self._model_problem.rstrip('.')}. Set the "
-                                    "parameter 'checkpoint' to a usable file to start processing.")
-        else:
-            self.get_logger().info(f"ready: {self._model_text()}, input '{self._image_subscription.topic_name}'")
+        self._up = True
+
+    def _stop_worker(self) -> None:
+        self._active.clear()
+        self._stopping.set()
+        self._slot.close()
+        self._worker.join(timeout=10.0)
+
+    def _tear_down(self) -> None:
+        """Undo `_bring_up`: stop the worker, destroy the interfaces and timers and free the model (the
+        managed node's cleanup). The parameters and their callback stay."""
+        if not self._up:
+            return
+        self._stop_worker()
+        self._up = False
+        for timer in (self._summary_timer, self._diagnostics_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        for subscription in (self._image_subscription, self._camera_info_subscription):
+            self.destroy_subscription(subscription)
+        for publisher in self._publishers_made:
+            self.destroy_publisher(publisher)
+        self.destroy_service(self._reset_service)
+        with self._stream_lock:
+            self._predictor, self._stream, self._odometry = None, None, None
+            self._model_problem = "no model: the node is not configured"
 
     def _model_text(self) -> str:
         predictor = self._predictor
@@ -168,7 +234,7 @@ class DepthMotionNode(Node):
         size = predictor.input_size
         return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.device}"
 
-    def _use_predictor(self, predictor: PredictorBase, mount: str) -> None:
+    def _use_predictor(self, predictor: PredictorBase, mount: tuple[float, ...]) -> None:
         """Run `predictor` from the next frame on, with a new engine for a camera mounted as `mount`: odometry
         restarts at the odom origin (another model has another depth scale), and no motion is estimated across
         the switch."""
@@ -187,8 +253,10 @@ class DepthMotionNode(Node):
         input_qos = make_qos(settings.input_reliability, settings.input_depth)
         output_qos = make_qos(settings.output_reliability, settings.output_depth)
         if settings.input_transport == "compressed":
+            # image_transport's naming: the compressed topic is the RESOLVED image topic plus '/compressed',
+            # so remapping 'image' moves this subscription too.
             self._image_subscription = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, input_qos)
+                CompressedImage, compressed_topic(self.resolve_topic_name("image")), self._on_image, input_qos)
         else:
             self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
         #: Whether the subscribed topic (after remapping) is image_proc's image_rect: `input_rectification: auto`.
@@ -205,6 +273,9 @@ class DepthMotionNode(Node):
         self._reset_service = self.create_service(Trigger, "~/reset_odometry", self._on_reset_odometry)
         # Absolute, as every node's: diagnostic_aggregator and rqt_robot_monitor listen there.
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._publishers_made = (self._depth_pub, self._depth_info_pub, self._points_pub, self._odom_pub,
+                                 self._motion_field_pub, self._motion_mask_pub, self._motion_image_pub,
+                                 self._diagnostics_pub)
 
     def _steady_timer(self, previous: Any, period: float, callback: Callable[[], None]) -> Any:
         """Replace `previous` (or None) by a timer of `period` seconds, or by None when the period is 0.
@@ -226,6 +297,9 @@ class DepthMotionNode(Node):
         except (ValueError, TypeError) as error:
             return SetParametersResult(successful=False, reason=str(error))
         previous = self._settings
+        if not self._up:  # a managed node before configure: the model is loaded by configure
+            self._settings = settings
+            return SetParametersResult(successful=True)
         changed = any(getattr(settings, name) != getattr(previous, name) for name in MODEL_SETTINGS)
         # Without a model, setting the same checkpoint again retries it (the file may exist by now).
         retry = self._stream is None and any(parameter.name in MODEL_PARAMETERS for parameter in parameters)
@@ -239,7 +313,7 @@ class DepthMotionNode(Node):
         self._settings = settings
         if settings.camera_mount != previous.camera_mount:
             with self._stream_lock:
-                if self._stream is not None:
+                if self._stream is not None and self._odometry is not None:
                     base_T_optical = camera_mount(settings.camera_mount)
                     self._stream.set_up(up_in_camera(base_T_optical))
                     self._odometry.set_mount(base_T_optical)
@@ -253,6 +327,9 @@ class DepthMotionNode(Node):
     # ------------------------------------------------------------------------------------- callbacks
     def _on_image(self, msg: Image | CompressedImage) -> None:
         """Only store the newest frame: the worker decides when to process (never a queue)."""
+        if not self._active.is_set():  # a managed node that is not active ignores its camera
+            self._inactive_ignored += 1
+            return
         self._stats.record_received()
         self._slot.put((msg, time.monotonic()))
 
@@ -260,11 +337,21 @@ class DepthMotionNode(Node):
         try:
             self._camera = camera_model_from_info(msg, self._camera)
         except CameraInfoError as error:
-            self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+            self._warn(f"ignoring camera_info: {error}")
+
+    def _warn(self, text: str, reason: str | None = None, level: str = "warning") -> None:
+        """Log `text` at `level` (info, warning or error) unless its reason (default: the text) was logged in
+        the last WARN_THROTTLE_S seconds; the next one that gets through says how many were held back."""
+        held = self._throttle.admit(reason or text, time.monotonic())
+        if held is None:
+            return
+        if held:
+            text = f"{text} ({held} more like this in the last {WARN_THROTTLE_S:g} s)"
+        getattr(self.get_logger(), level)(text)
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._stream_lock:
-            if self._stream is not None:
+            if self._stream is not None and self._odometry is not None:
                 self._stream.reset()
                 self._odometry.reset()
         self.get_logger().info("odometry reset on request: base_link is back at the odom origin")
@@ -322,14 +409,13 @@ class DepthMotionNode(Node):
                 self._process(*item)
             except ImageDecodeError as error:
                 self._stats.record_rejected()
-                self.get_logger().warning(f"dropping image: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+                self._warn(f"dropping image: {error}")
             except Exception as error:  # a bug must not kill the node; say so loudly and go on
                 self._stats.record_failed()
-                self.get_logger().error(f"processing failed: {type(error).__name__}: {error}",
-                                        throttle_duration_sec=WARN_THROTTLE_S)
+                self._warn(f"processing failed: {type(error).__name__}: {error}", level="error")
 
     def _wants(self, publisher: Any) -> bool:
-        return publisher.get_subscription_count() > 0
+        return bool(publisher.get_subscription_count() > 0)
 
     def _want_odometry(self, settings: NodeSettings) -> bool:
         # Odometry is state: it integrates whenever it is enabled, subscribed or not, so a late subscriber
@@ -354,7 +440,7 @@ class DepthMotionNode(Node):
     def _camera_problem_found(self, text: str) -> None:
         """A problem with this frame's camera model: a throttled warning, and the text for /diagnostics."""
         self._frame_problem = text
-        self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
+        self._warn(text)
 
     def _input_is_rectified(self, settings: NodeSettings) -> bool:
         if settings.input_rectification == "auto":
@@ -377,13 +463,15 @@ class DepthMotionNode(Node):
         return rgb, camera.k
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        if not self._active.is_set():  # deactivated while this frame waited: publish nothing
+            return
         settings = self._settings
         with self._stream_lock:
             missing, problem = self._stream is None, self._model_problem
         if missing:
             self._stats.record_rejected()
-            self.get_logger().error(f"image not processed, no model: {problem.rstrip('.')}. Set the "
-                                    "parameter 'checkpoint' to a usable file.", throttle_duration_sec=WARN_THROTTLE_S)
+            self._warn(f"image not processed, no model: {str(problem).rstrip('.')}. Set the parameter 'checkpoint' "
+                       "to a usable file.", reason="no model", level="error")
             return
         want_odometry, want_field = self._want_odometry(settings), self._want_field(settings)
         want_images = any(self._wants(p) for p in (self._depth_pub, self._depth_info_pub, self._points_pub))
@@ -401,18 +489,21 @@ class DepthMotionNode(Node):
         stamp = stamp_seconds(msg.header)
         remapped = rgb is not received_rgb
         with self._stream_lock:
+            stream, integrator = self._stream, self._odometry
+            if stream is None or integrator is None:  # the model went away while this frame was decoded
+                return
             if self._last_remapped is not None and remapped != self._last_remapped:
-                self._stream.forget_previous_frame()
+                stream.forget_previous_frame()
                 self.get_logger().info("the images' rectification changed: no motion between this frame and the "
                                        "previous one, pose kept")
             self._last_remapped = remapped
-            previous_stamp = self._stream.previous_stamp
-            result = self._stream.step(rgb, stamp, camera_k, stream_options(settings),
+            previous_stamp = stream.previous_stamp
+            result = stream.step(rgb, stamp, camera_k, stream_options(settings),
                                        want_odometry or want_field, want_field)
             tick = time.perf_counter()
             if result.continuity is Continuity.BACKWARDS:
-                self._odometry.reset()
-            odometry = None if result.camera_motion is None else self._odometry.update(
+                integrator.reset()
+            odometry = None if result.camera_motion is None or result.previous_stamp is None else integrator.update(
                 result.camera_motion, result.stamp - result.previous_stamp)
             result.stage_seconds["scale_and_odometry"] += time.perf_counter() - tick
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
@@ -422,7 +513,7 @@ class DepthMotionNode(Node):
             self.get_logger().warning(
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
                 "approximate (docs/node.md): a calibrated camera_info does better")
-        header = Header(stamp=msg.header.stamp, frame_id=settings.camera_frame or msg.header.frame_id)
+        header = Header(stamp=msg.header.stamp, frame_id=self._frame_id(msg.header, settings))
         # The motion field belongs to the previous frame (stream.py): it goes out with that frame's header.
         previous_header = self._previous_header
         if result.continuity is not Continuity.DUPLICATE:
@@ -435,11 +526,26 @@ class DepthMotionNode(Node):
         self._camera_problem = self._frame_problem
         self.get_logger().debug(f"frame {stamp:.3f}: {format_stage_times(stages)}")
 
+    def _frame_id(self, header: Header, settings: NodeSettings) -> str:
+        """The input's frame_id, or the 'camera_frame' parameter for an input without one (said once)."""
+        if header.frame_id.strip():
+            return str(header.frame_id)
+        if not self._warned_missing_frame_id:
+            self._warned_missing_frame_id = True
+            self.get_logger().warning(f"the input images have no frame_id: publishing in camera_frame "
+                                      f"'{settings.camera_frame}' (said once)")
+        return settings.camera_frame
+
     def _log_continuity(self, continuity: Continuity, previous: float | None, stamp: float,
                         settings: NodeSettings) -> None:
+        if previous is None:
+            return
         if continuity is Continuity.BACKWARDS:
-            self.get_logger().info(f"image time jumped back by {previous - stamp:.3f} s (bag loop or restart): "
-                                   "odometry reset to the origin")
+            self._warn(f"image time jumped back by {previous - stamp:.3f} s (bag loop or restart): odometry reset "
+                       "to the origin", reason="time jumped back", level="info")
+        elif continuity is Continuity.DUPLICATE:
+            self._warn(f"two images stamped {stamp:.3f} s: no motion for this pair (motion/field is metres per "
+                       "second of the stamps' difference), depth published", reason="repeated stamp")
         elif continuity is Continuity.GAP:
             self.get_logger().info(f"no image for {stamp - previous:.3f} s (max_frame_gap "
                                    f"{settings.max_frame_gap} s): motion restarts from this frame, pose kept")
@@ -472,9 +578,9 @@ class DepthMotionNode(Node):
         if result.motion_field is not None and previous_header is not None and settings.publish_motion:
             if self._wants(self._motion_field_pub):
                 self._motion_field_pub.publish(numpy_to_image(result.motion_field, previous_header))
-            if self._wants(self._motion_mask_pub):
-                self._motion_mask_pub.publish(
-                    numpy_to_image(result.moving_mask(settings.motion_threshold), previous_header))
+            mask = result.moving_mask(settings.motion_threshold) if self._wants(self._motion_mask_pub) else None
+            if mask is not None:
+                self._motion_mask_pub.publish(numpy_to_image(mask, previous_header))
             if self._wants(self._motion_image_pub):
                 self._motion_image_pub.publish(numpy_to_image(
                     motion_colour(result.motion_field, settings.motion_full_scale), previous_header))
@@ -482,19 +588,18 @@ class DepthMotionNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the worker before the publishers it uses go away (a node whose start-up failed has none)."""
-        if hasattr(self, "_worker"):
-            self._stopping.set()
-            self._slot.close()
-            self._worker.join(timeout=10.0)
+        if getattr(self, "_up", False):
+            self._stop_worker()
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``depth_motion_node`` (``ros2 run`` or directly with ``--ros-args``)."""
+def main(args: list[str] | None = None, node_class: type[DepthMotionNode] = DepthMotionNode) -> int:
+    """Entry point of ``depth_motion_node`` (``ros2 run`` or directly with ``--ros-args``); the managed
+    variant's (lifecycle_node.py) with its class."""
     rclpy.init(args=args)
     node = None
     try:
-        node = DepthMotionNode()
+        node = node_class()
         rclpy.spin(node)
     except StartupError as error:
         rclpy.logging.get_logger(NODE_NAME).fatal(str(error))

@@ -5,6 +5,7 @@ names, and lets a run-time change be validated (NodeSettings.from_values) before
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("flip_average", False,
                   "Average each depth map with its mirror image's (Monodepth2's post-processing), for a second "
                   "depth pass. Figures: docs/node.md, Flip averaging."),
-    ParameterSpec("camera_frame", "", "Frame of depth, points and motion; empty = the input image's frame_id."),
+    ParameterSpec("camera_frame", "camera_optical_frame",
+                  "Optical frame (REP 103) of depth, points and motion when an input image's header has no "
+                  "frame_id (said once in the log); images with a frame_id keep theirs."),
     ParameterSpec("odom_frame", "odom", "Fixed frame of the odometry (REP 105)."),
     ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
     ParameterSpec("camera_mount", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
@@ -92,9 +95,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   (0.05, 0.9)),
     ParameterSpec("scale_smoothing", 0.1, "Weight of each new ground-plane scale in the running average.", False,
                   (0.001, 1.0)),
-    ParameterSpec("motion_threshold", 0.05, "Object motion (metres per frame) above which motion/mask is set.",
-                  False, (0.0, 100.0)),
-    ParameterSpec("motion_full_scale", 0.5, "Object motion (metres per frame) shown at full brightness.", False,
+    ParameterSpec("motion_threshold", 0.5, "Object speed (m/s) above which motion/mask is set; 0.5 m/s is the "
+                  "former 0.05 m a frame at the 10 Hz the node keeps at least (docs/node.md).", False,
+                  (0.0, 100.0)),
+    ParameterSpec("motion_full_scale", 5.0, "Object speed (m/s) shown at full brightness in motion/image.", False,
                   (1e-6, 100.0)),
     ParameterSpec("pose_covariance", [0.01, 0.01, 0.01, 0.01, 0.01, 0.01],
                   "Diagonal of the odometry pose covariance: x y z roll pitch yaw."),
@@ -136,6 +140,8 @@ def _six_numbers(values: dict[str, Any], name: str, allow_negative: bool = False
     numbers = tuple(float(v) for v in values[name])
     if len(numbers) != 6:
         raise ValueError(f"parameter '{name}' needs 6 numbers, got {len(numbers)}")
+    if not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"parameter '{name}' must be finite numbers (no NaN or infinity), got {list(numbers)}")
     if not allow_negative and any(v < 0 for v in numbers):
         raise ValueError(f"parameter '{name}' must not contain negative values")
     return numbers
@@ -184,15 +190,17 @@ class NodeSettings:
     summary_period: float
 
     @classmethod
-    def from_values(cls, values: dict[str, Any]) -> "NodeSettings":
+    def from_values(cls, values: dict[str, Any]) -> NodeSettings:
         """Validate a full name -> value mapping; ValueError names the first bad parameter."""
         height, width = int(values["input_height"]), int(values["input_width"])
         if (height == 0) != (width == 0):
             raise ValueError("input_height and input_width must both be 0 (model size) or both be set")
         for name in ("input_reliability", "output_reliability"):
             parse_reliability(str(values[name]))
-        if not str(values["odom_frame"]).strip() or not str(values["base_frame"]).strip():
-            raise ValueError("odom_frame and base_frame must not be empty")
+        _check_ranges(values)
+        odom_frame, base_frame = _frame_id(values, "odom_frame"), _frame_id(values, "base_frame")
+        camera_frame = _frame_id(values, "camera_frame")
+        _check_frames(odom_frame, base_frame, camera_frame)
         return cls(
             checkpoint=str(values["checkpoint"]),
             device=str(values["device"]),
@@ -207,9 +215,9 @@ class NodeSettings:
             pose_refinement=_choice(values, "pose_refinement"),
             input_rectification=_choice(values, "input_rectification"),
             flip_average=bool(values["flip_average"]),
-            camera_frame=str(values["camera_frame"]),
-            odom_frame=str(values["odom_frame"]),
-            base_frame=str(values["base_frame"]),
+            camera_frame=camera_frame,
+            odom_frame=odom_frame,
+            base_frame=base_frame,
             camera_mount=_six_numbers(values, "camera_mount", allow_negative=True),
             publish_depth=bool(values["publish_depth"]),
             publish_points=bool(values["publish_points"]),
@@ -232,6 +240,40 @@ class NodeSettings:
             diagnostics_period=float(values["diagnostics_period"]),
             summary_period=float(values["summary_period"]),
         )
+
+
+def _check_ranges(values: dict[str, Any]) -> None:
+    """Every ranged parameter within its range, and not NaN: the descriptor's range is what rclpy checks, but
+    a NaN passes some of its comparisons, and the same check here also covers values set before the
+    descriptor (YAML overrides of another type of node) and the tests of this table."""
+    for spec in PARAMETERS:
+        if spec.value_range is None:
+            continue
+        value = float(values[spec.name])
+        low, high = spec.value_range
+        if not low <= value <= high:  # False for NaN
+            raise ValueError(f"parameter '{spec.name}' must be within [{low:g}, {high:g}], got {value}")
+
+
+def _frame_id(values: dict[str, Any], name: str) -> str:
+    """A TF frame id: not blank, no surrounding spaces, no leading '/' (tf2 refuses those)."""
+    frame = str(values[name])
+    if not frame.strip():
+        raise ValueError(f"parameter '{name}' must not be empty or blank")
+    if frame != frame.strip() or frame.startswith("/"):
+        raise ValueError(f"parameter '{name}' must be a tf2 frame id (no surrounding spaces, no leading "
+                         f"'/'), got '{frame}'")
+    return frame
+
+
+def _check_frames(odom_frame: str, base_frame: str, camera_frame: str) -> None:
+    """REP 105: odom -> base -> camera are three different frames (an odometry from a frame to itself, or
+    points in the odometry's own frames, would put the tree in a loop)."""
+    if odom_frame == base_frame:
+        raise ValueError(f"parameters 'odom_frame' and 'base_frame' must differ (both are '{odom_frame}')")
+    if camera_frame in (odom_frame, base_frame):
+        raise ValueError(f"parameter 'camera_frame' must differ from odom_frame and base_frame "
+                         f"(got '{camera_frame}')")
 
 
 def default_values() -> dict[str, Any]:

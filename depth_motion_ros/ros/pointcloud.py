@@ -28,7 +28,8 @@ POINT_FIELDS = [
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     """uint8 ``[..., 3]`` -> uint32 ``0x00RRGGBB`` (the bits PCL reads back as its float 'rgb' field)."""
     rgb = rgb.astype(np.uint32)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    packed: np.ndarray = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return packed
 
 
 def organised_points(depth: np.ndarray, intrinsics: np.ndarray, rgb: np.ndarray, stride: int,
