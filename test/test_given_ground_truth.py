@@ -115,7 +115,8 @@ def test_depth_and_ego_motion_given_train_only_the_motion_network_with_the_true_
     assert result.step == 3
     for name, value in trainer.model.depth_net.state_dict().items():
         assert torch.equal(value, depth_before[name]), name
-    assert any(not torch.equal(a, b) for a, b in zip(field_before, trainer.model.motion_net.refinements.parameters()))
+    field_after = trainer.model.motion_net.refinements.parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(field_before, field_after, strict=True))
     batch = len(seen["given"])
     torch.testing.assert_close(seen["translation"][:batch], seen["given"][:, :3, 3])
     # The reverse direction is the exact inverse: R^T (-t).

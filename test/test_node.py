@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,10 +28,29 @@ from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.image_rectification import Calibration, Rectifier
 from depth_motion_ros.ros import node as node_module
 from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
-from node_harness import checkpoint, harness_factory, reference_predictor  # noqa: F401 (fixtures)
-from node_harness import (IMAGE_H, IMAGE_W, TIMEOUT, NodeHarness, call_service, camera_info, compressed_image,
-                          depth_array, expected_depth, logged, pose_matrix, raw_image, scene, seconds, send_and_wait,
-                          stamp, wait_until)
+
+from node_harness import (  # noqa: F401 (fixtures)
+    IMAGE_H,
+    IMAGE_W,
+    TIMEOUT,
+    NodeHarness,
+    call_service,
+    camera_info,
+    checkpoint,
+    compressed_image,
+    depth_array,
+    expected_depth,
+    harness_factory,
+    logged,
+    pose_matrix,
+    raw_image,
+    reference_predictor,
+    scene,
+    seconds,
+    send_and_wait,
+    stamp,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ros
 

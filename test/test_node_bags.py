@@ -12,8 +12,8 @@ from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
-from node_harness import checkpoint, harness_factory  # noqa: F401 (fixtures used by these tests)
-from node_harness import depth_array, seconds, send_and_wait, wait_until
+
+from node_harness import checkpoint, depth_array, harness_factory, seconds, send_and_wait, wait_until  # noqa: F401 (fixtures used by these tests)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

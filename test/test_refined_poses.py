@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_direct_alignment import TRUE_ROTATION, TRUE_TRANSLATION, K, pair  # noqa: F401 (fixture)
 
 from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.networks import MotionOutput
@@ -12,7 +13,7 @@ from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict, read_config_mapping
 from depth_motion_ros.training.refined_poses import refined_motion_target_loss, with_refined_camera_motion
 from depth_motion_ros.training.trainer import Trainer
-from test_direct_alignment import K, TRUE_ROTATION, TRUE_TRANSLATION, pair  # noqa: F401 (fixture)
+
 from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
 
 

@@ -7,10 +7,10 @@ import torch
 
 from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
-from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
 from depth_motion_ros.odometry import camera_mount, up_in_camera
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions
 from depth_motion_ros.transforms import invert_rigid, rigid_from_motion
 
