@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from depth_motion_ros.checkpoint import default_checkpoint_path
-from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
 from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions, OnlineDepthAdapter
+from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 

@@ -26,6 +26,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +34,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from depth_motion_ros.checkpoint import load_checkpoint
-from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import DepthMotionModel
+from depth_motion_ros.predictors import DepthMotionPredictor
+from depth_motion_ros.predictors.base import PredictorBase
 from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx
 
 CAMERA_FRAME = (480, 640)  # the node's input frame (VGA) for the step timing
@@ -127,7 +129,7 @@ def model_cases(name: str, model: DepthMotionModel, device: torch.device,
             "gflops_depth": count_gflops(lambda: model.depth(rgb1)),
             "gflops_motion": count_gflops(lambda: model.motion(rgb1, depth1, rgb2, depth2))}
     camera = np.random.default_rng(0).integers(0, 256, (*CAMERA_FRAME, 3), dtype=np.uint8)
-    predictors = [DepthMotionPredictor(model, device)]
+    predictors: list[PredictorBase] = [DepthMotionPredictor(model, device)]
     if device.type == "cpu":
         predictors.append(OnnxDepthMotionPredictor(export_onnx(model, onnx_dir / name), "cpu"))
     cases: dict[str, Callable[[], object]] = {}
@@ -140,10 +142,9 @@ def model_cases(name: str, model: DepthMotionModel, device: torch.device,
             return predictor.motion(r1, d1, current, predictor.depth(current))
 
         key = f"{name}/{predictor.backend}"
-        cases[f"{key}/depth"] = synchronised(lambda p=predictor, r=r1: p.depth(r), device)
-        cases[f"{key}/depth_flip"] = synchronised(lambda p=predictor, r=r1: p.depth(r, flip_average=True), device)
-        cases[f"{key}/motion"] = synchronised(lambda p=predictor, a=r1, b=d1, c=r2, d=d2: p.motion(a, b, c, d),
-                                              device)
+        cases[f"{key}/depth"] = synchronised(partial(predictor.depth, r1), device)
+        cases[f"{key}/depth_flip"] = synchronised(partial(predictor.depth, r1, flip_average=True), device)
+        cases[f"{key}/motion"] = synchronised(partial(predictor.motion, r1, d1, r2, d2), device)
         cases[f"{key}/step"] = synchronised(step, device)
     return info, cases
 

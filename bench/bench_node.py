@@ -112,7 +112,7 @@ class Probe:
 
     def wait(self, predicate, timeout: float) -> bool:
         with self.lock:
-            return self.lock.wait_for(predicate, timeout)
+            return bool(self.lock.wait_for(predicate, timeout))
 
 
 def percentile_ms(values: list[float], q: float) -> float:

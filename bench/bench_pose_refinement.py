@@ -30,15 +30,21 @@ SHARED_DATA = Path(os.environ.get("DEPTH_MOTION_DATA", Path(__file__).resolve().
 SEQUENCES = {"7scenes_redkitchen": 300, "kitti_odometry_03": 300}  # name: first frame of the timed pairs
 
 
-def pairs(predictor: DepthMotionPredictor, name: str, start: int, count: int) -> list[tuple]:
+# image1, depth1, image2, intrinsics, rotation, translation: `refine_motion`'s arguments before its options.
+Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def pairs(predictor: DepthMotionPredictor, name: str, start: int, count: int) -> list[Pair]:
     """Network inputs, depth, intrinsics at the input size and the network's motion for `count` pairs."""
-    frames = list(open_source("sequence", SHARED_DATA / name, start=start, end=start + count + 1))
+    frames = list(open_source("sequence", str(SHARED_DATA / name), start=start, end=start + count + 1))
     images = [predictor.prepare(frame.rgb) for frame in frames]
     depths = [predictor.depth(image) for image in images]
-    result = []
+    result: list[Pair] = []
     for i in range(count):
         output = predictor.motion(images[i], depths[i], images[i + 1], depths[i + 1])
-        k = torch.as_tensor(predictor.intrinsics_at_input(frames[i + 1].intrinsics, frames[i + 1].rgb.shape[:2]),
+        camera = frames[i + 1].intrinsics
+        assert camera is not None, f"{name} is a calibrated sequence"
+        k = torch.as_tensor(predictor.intrinsics_at_input(camera, frames[i + 1].rgb.shape[:2]),
                             dtype=torch.float32)[None]
         result.append((images[i], depths[i], images[i + 1], k, output.rotation, output.translation))
     return result

@@ -37,7 +37,7 @@ def one_run(args: argparse.Namespace, seed: int) -> float:
         start = time.perf_counter()
         if synth_main(command) != 0:
             raise RuntimeError(f"depth_motion_synth {' '.join(command)} failed")
-        return args.worlds * args.frames / (time.perf_counter() - start)
+        return float(args.worlds * args.frames / (time.perf_counter() - start))
 
 
 def cpu_ms_per_frame(args: argparse.Namespace, seed: int) -> float:
@@ -46,7 +46,7 @@ def cpu_ms_per_frame(args: argparse.Namespace, seed: int) -> float:
     with tempfile.TemporaryDirectory(prefix="bench_synth_") as root:
         start = time.process_time()
         write_scene(make_scene(params), Path(root) / "world")
-        return (time.process_time() - start) * 1000.0 / args.frames
+        return float((time.process_time() - start) * 1000.0 / args.frames)
 
 
 def main() -> None:

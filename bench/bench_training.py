@@ -90,18 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipes", default="light,paper")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
-    size = tuple(int(v) for v in args.size.split("x"))
+    height, width = (int(v) for v in args.size.split("x"))
+    size = (height, width)
     frame_count = 64
     source, frames = bench_frames(frame_count)
-    results = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                           "device": args.device, "torch": torch.__version__,
-                           "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None},
-               "frames": source, "results": []}
+    rows: list[dict] = []
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "device": args.device, "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None}
+    results: dict[str, object] = {"machine": machine, "frames": source, "results": rows}
     with tempfile.TemporaryDirectory() as work:
         for recipe in args.recipes.split(","):
             row = bench_recipe(recipe, size, args.batch, args.steps, args.device, frames, frame_count,
                                Path(work))
-            results["results"].append(row)
+            rows.append(row)
             print(f"{recipe:6s} {size[0]}x{size[1]} b{args.batch}: {row['samples_per_s']:.2f} samples/s, "
                   f"step {row['step_s']:.3f} s, data {row['data_s'] * 1000:.1f} ms "
                   f"({row['data_fraction']:.1%} of the step), decode+cache once {row['cache_build_ms_per_frame']:.1f} "

@@ -88,7 +88,7 @@ class ScaleSmoother:
             self._log_scale = float(np.log(scale))
         else:
             self._log_scale += self.smoothing * (float(np.log(scale)) - self._log_scale)
-        return self.value
+        return float(np.exp(self._log_scale))
 
     @property
     def value(self) -> float | None:

@@ -12,7 +12,7 @@ import numpy as np
 try:  # OpenCV is only needed for compressed payloads; raw images decode without it.
     import cv2
 except ImportError:  # pragma: no cover - exercised only on machines without OpenCV
-    cv2 = None
+    cv2 = None  # type: ignore[assignment]  # None marks the optional module as missing
 
 
 class ImageDecodeError(ValueError):

@@ -49,7 +49,7 @@ class Calibration:
     size: tuple[int, int]
 
     @classmethod
-    def from_fields(cls, k, d, distortion_model: str, r, p, size: tuple[int, int]) -> "Calibration":
+    def from_fields(cls, k, d, distortion_model: str, r, p, size: tuple[int, int]) -> Calibration:
         """From CameraInfo-like fields (flat or shaped); a zero R or P (an uncalibrated driver) means unset."""
         r_matrix = np.asarray(r, dtype=np.float64).reshape(3, 3)
         p_matrix = np.asarray(p, dtype=np.float64).reshape(3, 4)
@@ -58,12 +58,12 @@ class Calibration:
                    r=np.eye(3) if not r_matrix.any() else r_matrix, p=p_matrix,
                    size=(int(size[0]), int(size[1])))
 
-    def matches(self, other: "Calibration") -> bool:
+    def matches(self, other: Calibration) -> bool:
         """Same camera model in every field (a camera driver republishes its camera_info with every image)."""
         return (self.distortion_model == other.distortion_model and self.d == other.d and self.size == other.size
                 and all(np.array_equal(a, b) for a, b in ((self.k, other.k), (self.r, other.r), (self.p, other.p))))
 
-    def at_size(self, size: tuple[int, int]) -> "Calibration":
+    def at_size(self, size: tuple[int, int]) -> Calibration:
         """The same camera for images of another size (binned or resized): K and P scale with the image,
         pixel centres at integer coordinates; D and R are unchanged (they act on normalised coordinates)."""
         height, width = self.size
@@ -125,5 +125,8 @@ class Rectifier:
             raise CalibrationError(f"image is {image.shape[1]}x{image.shape[0]} but the calibration is for "
                                    f"{self.calibration.size[1]}x{self.calibration.size[0]}")
         outside = float("nan") if nearest and image.dtype.kind == "f" else 0
-        return cv2.remap(image, *self._maps, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+        # OpenCV takes a scalar border value (every channel); its stubs list only a sequence.
+        rectified: np.ndarray = cv2.remap(  # type: ignore[call-overload]
+            image, *self._maps, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
+        return rectified

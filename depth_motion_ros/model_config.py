@@ -80,7 +80,7 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         """Inverse of `to_dict`; unknown keys are an error so that typos do not pass silently."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
@@ -88,7 +88,7 @@ class ModelConfig:
             raise ValueError(f"unknown model configuration keys: {sorted(unknown)}")
         return cls(**d)
 
-    def replace(self, **changes: Any) -> "ModelConfig":
+    def replace(self, **changes: Any) -> ModelConfig:
         """A copy with some fields changed (e.g. another input size)."""
         return dataclasses.replace(self, **changes)
 

@@ -80,4 +80,5 @@ class OdometryIntegrator:
 
 def up_in_camera(base_T_optical: np.ndarray) -> np.ndarray:
     """The base's up axis (REP 103: z) written in the optical frame of a camera mounted as ``base_T_optical``."""
-    return np.asarray(base_T_optical)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    up: np.ndarray = np.asarray(base_T_optical)[:3, :3].T @ np.array([0.0, 0.0, 1.0])
+    return up

@@ -20,7 +20,8 @@ def rpy_to_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
     rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
     ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
     rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    rotation: np.ndarray = rz @ ry @ rx
+    return rotation
 
 def invert_rigid(transform: np.ndarray) -> np.ndarray:
     """Inverse of a 4x4 rigid transform without a general matrix inverse."""
@@ -38,7 +39,8 @@ def rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
         return np.eye(3)
     k = rotvec / angle
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * (kx @ kx)
+    rotation: np.ndarray = np.eye(3) + np.sin(angle) * kx + (1 - np.cos(angle)) * (kx @ kx)
+    return rotation
 
 def matrix_to_rotvec(rotation: np.ndarray) -> np.ndarray:
     """Inverse of `rotvec_to_matrix` for angles in [0, pi)."""
@@ -48,7 +50,8 @@ def matrix_to_rotvec(rotation: np.ndarray) -> np.ndarray:
                      rotation[1, 0] - rotation[0, 1]])
     if angle < 1e-8:
         return skew / 2.0
-    return skew * (angle / (2.0 * np.sin(angle)))
+    rotvec: np.ndarray = skew * (angle / (2.0 * np.sin(angle)))
+    return rotvec
 
 def rigid_from_motion(rotation_axis_angle: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """4x4 ``[R | t]`` from the motion network's axis-angle rotation and translation."""
@@ -86,7 +89,7 @@ def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     else:
         s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
         q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quat = np.array(q) / np.linalg.norm(q)
+    quat: np.ndarray = np.array(q) / np.linalg.norm(q)
     return -quat if quat[3] < 0 else quat
 
 def pose_matrix(translation: Sequence[float], quaternion_xyzw: Sequence[float]) -> np.ndarray:

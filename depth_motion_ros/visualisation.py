@@ -16,7 +16,8 @@ DEPTH_COLOURMAP = cv2.COLORMAP_MAGMA
 
 def _squared_norm(field: np.ndarray) -> np.ndarray:
     """Per-pixel squared 3D magnitude (NaN stays NaN); einsum avoids norm's temporaries."""
-    return np.einsum("hwc,hwc->hw", field, field)
+    squared: np.ndarray = np.einsum("hwc,hwc->hw", field, field)
+    return squared
 
 
 def moving_mask(field: np.ndarray, threshold: float) -> np.ndarray:
@@ -48,7 +49,8 @@ def depth_colour(depth: np.ndarray, percentile: float = 95.0) -> np.ndarray:
     scaled = np.clip(disparity / max(top, 1e-12), 0.0, 1.0)
     coloured = cv2.applyColorMap((scaled * 255.0).astype(np.uint8), DEPTH_COLOURMAP)
     coloured[~valid] = 0
-    return cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+    rgb: np.ndarray = cv2.cvtColor(coloured, cv2.COLOR_BGR2RGB)
+    return rgb
 
 
 def motion_field_colour(field: np.ndarray | None, shape: tuple[int, int], full_scale: float) -> np.ndarray:

@@ -16,8 +16,13 @@ from pathlib import Path
 
 import torch
 
-from depth_motion_ros.networks.tflite_port import (classifier_input, imagenet_sample, input_quantisation,
-                                                   port_mobilenet_v2, read_graph)
+from depth_motion_ros.networks.tflite_port import (
+    classifier_input,
+    imagenet_sample,
+    input_quantisation,
+    port_mobilenet_v2,
+    read_graph,
+)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
             logits = classifier(classifier_input(imagenet_sample(image), scale, zero_point))[0]
         top = logits.topk(5)
         names = [labels[i] if labels else str(i) for i in top.indices.tolist()]
-        print(f"{image}: " + "; ".join(f"{name} {value:.2f}" for name, value in zip(names, top.values.tolist())))
+        ranked = zip(names, top.values.tolist(), strict=True)
+        print(f"{image}: " + "; ".join(f"{name} {value:.2f}" for name, value in ranked))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,13 @@ import pytest
 import torch
 
 from depth_motion_ros import checkpoint as checkpoint_module
-from depth_motion_ros.checkpoint import (FORMAT_VERSION, CheckpointError, default_checkpoint_path,
-                                         load_checkpoint, save_checkpoint)
+from depth_motion_ros.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    default_checkpoint_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 

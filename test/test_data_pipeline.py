@@ -7,8 +7,18 @@ import torch
 
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training.augment import AugmentConfig, augment_pair, crop_resize_flip, resize_pair
-from depth_motion_ros.training.data import (CACHE_FORMAT, DataConfig, FrameCache, PairDataset, SourceSpec, build_pair_indices,
-                                            drop_static_pairs, epoch_batches, make_pairs, split_index)
+from depth_motion_ros.training.data import (
+    CACHE_FORMAT,
+    DataConfig,
+    FrameCache,
+    PairDataset,
+    SourceSpec,
+    build_pair_indices,
+    drop_static_pairs,
+    epoch_batches,
+    make_pairs,
+    split_index,
+)
 
 K = np.array([[100.0, 0.0, 79.5], [0.0, 90.0, 59.5], [0.0, 0.0, 1.0]])
 

@@ -6,8 +6,15 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from depth_motion_ros.cli.bag_player import cdr_stamp_ns, message_class, with_cdr_stamp
-from depth_motion_ros.cli.demo_analysis import (FrameOutputs, cloud_points, collect_outputs, float_image,
-                                                odometry_pose, score, stamp_key)
+from depth_motion_ros.cli.demo_analysis import (
+    FrameOutputs,
+    cloud_points,
+    collect_outputs,
+    float_image,
+    odometry_pose,
+    score,
+    stamp_key,
+)
 from depth_motion_ros.cli.node_session import parameter_arguments
 from depth_motion_ros.cli.summary import Alignment, accumulate_points, map_bounds, trajectory_alignment
 from depth_motion_ros.cli.topic_recorder import RecordedMessage

@@ -4,8 +4,14 @@ import math
 import pytest
 import torch
 
-from depth_motion_ros.geometry.direct_alignment import (AlignmentOptions, huber_cost, huber_threshold,
-                                                        huber_weights, image_gradients, refine_motion)
+from depth_motion_ros.geometry.direct_alignment import (
+    AlignmentOptions,
+    huber_cost,
+    huber_threshold,
+    huber_weights,
+    image_gradients,
+    refine_motion,
+)
 from depth_motion_ros.geometry.intrinsics import make_intrinsics
 from depth_motion_ros.geometry.projection import back_project, pixel_grid
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix

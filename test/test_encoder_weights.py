@@ -14,19 +14,24 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from test_tflite_port import pretrained  # noqa: F401 (fixture)
 from torch import Tensor
 
 from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.networks.encoder_weights import (IMAGENET_MEAN, IMAGENET_STD, EncoderWeightsError,
-                                                       load_encoder_weights, resnet18_from_torchvision)
+from depth_motion_ros.networks.encoder_weights import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EncoderWeightsError,
+    load_encoder_weights,
+    resnet18_from_torchvision,
+)
 from depth_motion_ros.networks.mobilenet_v2 import MobileNetV2Encoder
 from depth_motion_ros.networks.randomized_layer_norm import EPSILON as LAYER_NORM_EPSILON
 from depth_motion_ros.networks.tflite_port import port_mobilenet_v2
 from depth_motion_ros.training.trainer import Trainer
 
-from test_tflite_port import pretrained  # noqa: F401 (fixture)
 from test_training import prebuilt_source, sliding_texture_frames, tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +124,7 @@ def test_torchvision_resnet18_reproduces_the_reference_forward(torchvision_file)
     with torch.no_grad():
         bottleneck, skips = model.depth_net.encoder(rgb * 2.0 - 1.0)
         expected = reference_features(state, rgb)
-    for got, want in zip([*reversed(skips), bottleneck], expected):
+    for got, want in zip([*reversed(skips), bottleneck], expected, strict=True):
         assert got.shape == want.shape
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
 

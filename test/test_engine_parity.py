@@ -23,8 +23,19 @@ from depth_motion_ros.sources.poses import read_tum
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
 from depth_motion_ros.synthetic.writers import write_scene
 from depth_motion_ros.transforms import invert_rigid
-from node_harness import SMALL_CONFIG, checkpoint, harness_factory  # noqa: F401 (fixtures)
-from node_harness import camera_info, depth_array, pose_matrix, raw_image, seconds, send_and_wait, wait_until
+
+from node_harness import (  # noqa: F401 (fixtures)
+    SMALL_CONFIG,
+    camera_info,
+    checkpoint,
+    depth_array,
+    harness_factory,
+    pose_matrix,
+    raw_image,
+    seconds,
+    send_and_wait,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ros
 

@@ -5,10 +5,21 @@ import numpy as np
 import pytest
 import torch
 
-from depth_motion_ros.geometry import (axis_angle_to_matrix, back_project, bilinear_sample, crop_intrinsics,
-                                       flip_intrinsics_horizontally, invert_intrinsics, make_intrinsics,
-                                       pixel_grid, project, reproject, resize_intrinsics, transform_points,
-                                       warp_frame)
+from depth_motion_ros.geometry import (
+    axis_angle_to_matrix,
+    back_project,
+    bilinear_sample,
+    crop_intrinsics,
+    flip_intrinsics_horizontally,
+    invert_intrinsics,
+    make_intrinsics,
+    pixel_grid,
+    project,
+    reproject,
+    resize_intrinsics,
+    transform_points,
+    warp_frame,
+)
 from depth_motion_ros.geometry.intrinsics import square_pixel_intrinsics
 
 H, W = 24, 32

@@ -6,13 +6,14 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from test_training import sliding_texture_frames, tiny_config
 
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.training.augment import PairGeometry, geometry_of_map, mirror_rigid_motion
 from depth_motion_ros.training.config import GivenGroundTruth, config_from_dict, read_config_mapping
 from depth_motion_ros.training.data import FrameCache, PairDataset, PairIndex, SourceSpec, cache_size_for
 from depth_motion_ros.training.trainer import Trainer
+
+from test_training import sliding_texture_frames, tiny_config
 
 
 def pose_at(x: float, yaw: float) -> np.ndarray:

@@ -17,9 +17,9 @@ from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.cli.infer import main as infer_main
 from depth_motion_ros.cli.ply import read_ply
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
-from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.sources import open_source
 from depth_motion_ros.sources.poses import read_tum
 from depth_motion_ros.synthetic.renderer import SceneRenderer

@@ -8,9 +8,9 @@ import torch
 from depth_motion_ros.evaluation import evaluate_sequence, format_report
 from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals, intrinsics_errors
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
-from depth_motion_ros.predictors import PredictorBase
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks import MotionOutput
+from depth_motion_ros.predictors import PredictorBase
 from depth_motion_ros.sources.frame import Frame
 
 HEIGHT, WIDTH = 480, 640

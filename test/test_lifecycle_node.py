@@ -9,6 +9,11 @@ from __future__ import annotations
 import pytest
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+
+from depth_motion_ros.ros.lifecycle_node import DepthMotionLifecycleNode
+
 from node_harness import (  # noqa: F401 (fixtures)
     call_service,
     checkpoint,
@@ -19,10 +24,6 @@ from node_harness import (  # noqa: F401 (fixtures)
     send_and_wait,
     wait_until,
 )
-from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
-
-from depth_motion_ros.ros.lifecycle_node import DepthMotionLifecycleNode
 
 pytestmark = pytest.mark.ros
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import load_checkpoint, save_checkpoint
-from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.model_config import PRESETS, ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
 from depth_motion_ros.networks.mobilenet_v2 import ENCODER_CHANNELS, SameConv2d, same_padding
+from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx
 
 MOBILE = PRESETS["light"].replace(depth_encoder="mobilenet_v2")
@@ -48,7 +48,8 @@ def test_the_width_multiplier_scales_the_decoder_only_with_mobilenet():
     narrow = DepthMotionModel(MOBILE).depth_net
     wide = DepthMotionModel(MOBILE.replace(depth_width_multiplier=1.0)).depth_net
     assert narrow.encoder.state_dict().keys() == wide.encoder.state_dict().keys()
-    assert all(a.shape == b.shape for a, b in zip(narrow.encoder.parameters(), wide.encoder.parameters()))
+    pairs = zip(narrow.encoder.parameters(), wide.encoder.parameters(), strict=True)
+    assert all(a.shape == b.shape for a, b in pairs)
     assert narrow.upconv5.conv.out_channels == 128 and wide.upconv5.conv.out_channels == 256
 
 
@@ -62,7 +63,8 @@ def test_mobilenet_checkpoint_round_trips(tmp_path):
     save_checkpoint(tmp_path / "m.pt", model, {})
     loaded = load_checkpoint(tmp_path / "m.pt")
     assert loaded.config == MOBILE
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.model.state_dict().values()))
+    pairs = zip(model.state_dict().values(), loaded.model.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
 
 
 def test_checkpoint_written_before_the_field_existed_loads_as_resnet18(tmp_path):

@@ -10,8 +10,7 @@ from depth_motion_ros.geometry import axis_angle_to_matrix
 from depth_motion_ros.networks import MotionOutput
 from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict
-from depth_motion_ros.training.motion_inversion import (invert_residual_field, invert_rigid_motion,
-                                                        with_inverted_reverse)
+from depth_motion_ros.training.motion_inversion import invert_residual_field, invert_rigid_motion, with_inverted_reverse
 from depth_motion_ros.training.trainer import Trainer, TrainingForward
 
 from test_training import tiny_run  # noqa: F401  (fixture)

@@ -73,8 +73,9 @@ def test_scales_are_projected_onto_the_floor_and_get_a_gradient_there():
 
 
 def test_the_trainer_keeps_the_scales_at_or_above_the_floor(tmp_path, monkeypatch):
-    from test_training import prebuilt_source, sliding_texture_frames, tiny_config
     from depth_motion_ros.training.trainer import Trainer
+
+    from test_training import prebuilt_source, sliding_texture_frames, tiny_config
 
     config = tiny_config(max_steps=2)
     spec = prebuilt_source(tmp_path / "cache", config, sliding_texture_frames(16, 40, 80))

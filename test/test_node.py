@@ -19,6 +19,19 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import Odometry
+from rcl_interfaces.msg import Log
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_srvs.srv import Trigger
+
+from depth_motion_ros.geometry.intrinsics import resize_intrinsics
+from depth_motion_ros.image_rectification import Calibration, Rectifier
+from depth_motion_ros.ros import node as node_module
+from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
+
 from node_harness import (  # noqa: F401 (fixtures)
     IMAGE_H,
     IMAGE_W,
@@ -41,18 +54,6 @@ from node_harness import (  # noqa: F401 (fixtures)
     stamp,
     wait_until,
 )
-from rcl_interfaces.msg import Log
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.srv import SetParameters
-from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from std_srvs.srv import Trigger
-
-from depth_motion_ros.geometry.intrinsics import resize_intrinsics
-from depth_motion_ros.image_rectification import Calibration, Rectifier
-from depth_motion_ros.ros import node as node_module
-from depth_motion_ros.ros.node import NO_MODEL_MESSAGE, DepthMotionNode, StartupError
 
 pytestmark = pytest.mark.ros
 

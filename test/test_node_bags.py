@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from nav_msgs.msg import Odometry
-from node_harness import checkpoint, depth_array, harness_factory, seconds, send_and_wait, wait_until  # noqa: F401 (fixtures used by these tests)
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
+
+from node_harness import checkpoint, depth_array, harness_factory, seconds, send_and_wait, wait_until  # noqa: F401 (fixtures used by these tests)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

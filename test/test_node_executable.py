@@ -14,11 +14,12 @@ import pytest
 import rclpy
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 from rcl_interfaces.msg import Log
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import Image
+
+from node_harness import Collector, checkpoint, raw_image, scene, wait_until  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

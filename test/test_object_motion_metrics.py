@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from depth_motion_ros.evaluation import EvaluationSettings, evaluate_sequence
-from depth_motion_ros.evaluation.evaluator import format_report
 from depth_motion_ros.evaluation.eval_cli import main as eval_main
+from depth_motion_ros.evaluation.evaluator import format_report
 from depth_motion_ros.evaluation.object_motion import ObjectMotionTotals
 from depth_motion_ros.sources import SourceError
 from depth_motion_ros.sources.sequence_folder import SequenceFolderSource

@@ -7,6 +7,7 @@ on it, and on a rendered street with its true motions the adapted depth gets clo
 from __future__ import annotations
 
 import copy
+import itertools
 
 import numpy as np
 import pytest
@@ -15,11 +16,11 @@ import torch
 from depth_motion_ros.checkpoint import default_checkpoint_path
 from depth_motion_ros.evaluation.metrics import depth_metrics
 from depth_motion_ros.evaluation.model_predictor import ModelFramePredictor
+from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions, OnlineDepthAdapter, translation_parallax
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
-from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
-from depth_motion_ros.evaluation.online_adaptation import AdaptationOptions, OnlineDepthAdapter, translation_parallax
+from depth_motion_ros.predictors import DepthMotionPredictor, resize_rgb
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.synthetic.renderer import SceneRenderer
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
@@ -147,7 +148,7 @@ def test_the_evaluation_predicts_each_frame_before_training_on_it(tmp_path):
         predictor = ModelFramePredictor(DepthMotionPredictor(copy.deepcopy(model)),
                                         adaptation=AdaptationOptions(strides=(1, 2), min_parallax_deg=0.0))
         predictor.predict_depth(frames[0])  # frames go through the engine in order
-        for previous, current in zip(frames, frames[1:]):
+        for previous, current in itertools.pairwise(frames):
             predictor.predict_depth(current)
             predictor.predict_motion(previous, current)
         return predictor
@@ -188,14 +189,15 @@ def test_adaptation_moves_the_bundled_depth_towards_a_rendered_street():
     def abs_rel() -> float:
         with torch.no_grad():
             depths = [predictor.model.depth(image)[0, 0].numpy() for image in inputs]
-        return float(np.mean([depth_metrics(d, f.depth, max_depth=80.0)["abs_rel"] for d, f in zip(depths, street)]))
+        errors = [depth_metrics(d, f.depth, max_depth=80.0)["abs_rel"] for d, f in zip(depths, street, strict=True)]
+        return float(np.mean(errors))
 
     before = abs_rel()
     with torch.no_grad():  # the motions must be in the network's depth units, as the node's are
         units_per_metre = float(torch.median(predictor.model.depth(inputs[0]))) / float(np.nanmedian(street[0].depth))
     adapter = OnlineDepthAdapter(predictor.model.depth_net, AdaptationOptions(strides=(1, 2, 4)))
     adapter.add_frame(inputs[0], k, None)
-    for previous, frame, image in zip(street, street[1:], inputs[1:]):
+    for previous, frame, image in zip(street[:-1], street[1:], inputs[1:], strict=True):
         # p_cur = T p_prev: the previous camera's points in the current camera (poses are camera-to-world).
         motion = np.linalg.inv(frame.pose) @ previous.pose
         motion[:3, 3] *= units_per_metre

@@ -6,11 +6,15 @@ import pytest
 import torch
 
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
-from depth_motion_ros.predictors import DepthMotionPredictor, load_predictor
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.predictors.onnx_predictor import (OnnxDepthMotionPredictor, default_cache_dir, export_onnx,
-                                                       onnx_paths)
+from depth_motion_ros.predictors import DepthMotionPredictor, load_predictor
+from depth_motion_ros.predictors.onnx_predictor import (
+    OnnxDepthMotionPredictor,
+    default_cache_dir,
+    export_onnx,
+    onnx_paths,
+)
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)
@@ -48,7 +52,7 @@ def test_onnx_outputs_equal_pytorch(exported):
         assert _close(onnx_predictor.depth(rgb1, flip_average=True), torch_predictor.depth(rgb1, flip_average=True))
         expected = torch_predictor.motion(rgb1, depth1, rgb2, depth2)
         actual = onnx_predictor.motion(rgb1, depth1, rgb2, depth2)
-        for name, a, e in zip(expected._fields, actual, expected):
+        for name, a, e in zip(expected._fields, actual, expected, strict=True):
             assert a.shape == e.shape, name
             if name == "residual_translation":
                 # The auto-mask thresholds at the mean magnitude; a pixel exactly at the threshold may flip.

@@ -6,7 +6,6 @@ import dataclasses
 import pytest
 import torch
 from test_direct_alignment import TRUE_ROTATION, TRUE_TRANSLATION, K, pair  # noqa: F401 (fixture)
-from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
 
 from depth_motion_ros.checkpoint import load_checkpoint
 from depth_motion_ros.networks import MotionOutput
@@ -14,6 +13,8 @@ from depth_motion_ros.training import trainer as trainer_module
 from depth_motion_ros.training.config import config_from_dict, read_config_mapping
 from depth_motion_ros.training.refined_poses import with_refined_camera_motion
 from depth_motion_ros.training.trainer import Trainer
+
+from test_training import tiny_config, tiny_run  # noqa: F401 (fixture)
 
 
 def _network_motion(depth: torch.Tensor) -> MotionOutput:

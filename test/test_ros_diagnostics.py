@@ -6,8 +6,8 @@ import math
 import pytest
 from builtin_interfaces.msg import Time
 
-from depth_motion_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Health, assess, build_diagnostics
 from depth_motion_ros.node_support.processing_stats import ProcessingStats, WindowFigures, summary_line
+from depth_motion_ros.ros.diagnostics import ERROR, OK, STALE, WARN, Health, assess, build_diagnostics
 
 
 class FakeClock:

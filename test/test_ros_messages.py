@@ -8,6 +8,7 @@ from std_msgs.msg import Header
 
 from depth_motion_ros.geometry.intrinsics import resize_intrinsics
 from depth_motion_ros.image_encoding import ImageDecodeError
+from depth_motion_ros.odometry import OdometryState
 from depth_motion_ros.ros.camera_info import (
     CameraInfoError,
     build_camera_info,
@@ -15,10 +16,9 @@ from depth_motion_ros.ros.camera_info import (
     intrinsics_from_camera_info,
 )
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
-from depth_motion_ros.visualisation import motion_colour, moving_mask
-from depth_motion_ros.odometry import OdometryState
-from depth_motion_ros.transforms import rotvec_to_matrix
 from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
+from depth_motion_ros.transforms import rotvec_to_matrix
+from depth_motion_ros.visualisation import motion_colour, moving_mask
 
 
 @pytest.mark.parametrize("values, encoding, step", [

@@ -5,8 +5,14 @@ import math
 
 import torch
 
-from depth_motion_ros.geometry import (axis_angle_to_matrix, axis_angle_to_quaternion, matrix_to_axis_angle,
-                                       matrix_to_quaternion, quaternion_to_axis_angle, quaternion_to_matrix)
+from depth_motion_ros.geometry import (
+    axis_angle_to_matrix,
+    axis_angle_to_quaternion,
+    matrix_to_axis_angle,
+    matrix_to_quaternion,
+    quaternion_to_axis_angle,
+    quaternion_to_matrix,
+)
 
 
 def _random_axis_angles(n: int, max_angle: float = math.pi * 0.999) -> torch.Tensor:

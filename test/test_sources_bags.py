@@ -108,7 +108,7 @@ def test_truncated_bag_is_read_up_to_the_damage_with_a_warning(shared_data: Path
         frames = list(source)
     assert 0 < len(frames) < 25
     intact = list(open_source("bag", str(original), end=len(frames)))
-    for got, expected in zip(frames, intact):
+    for got, expected in zip(frames, intact, strict=True):
         assert got.index == expected.index and np.array_equal(got.rgb, expected.rgb)
         assert np.array_equal(got.depth, expected.depth, equal_nan=True)
 
@@ -237,7 +237,7 @@ def test_raw_frames_and_depth_are_rectified_to_p_at_any_binning(tmp_path: Path, 
     frames = list(open_source("bag", str(path)))
     rectifier = Rectifier(truth["calibration"].at_size(image_size))
     assert len(frames) == 2
-    for frame, rgb in zip(frames, truth["rgb"]):
+    for frame, rgb in zip(frames, truth["rgb"], strict=True):
         np.testing.assert_array_equal(frame.rgb, rectifier.rectify(rgb))
         np.testing.assert_allclose(frame.intrinsics, resize_intrinsics(truth["calibration"].p[:, :3], (48, 64),
                                                                        image_size))

@@ -27,7 +27,7 @@ def test_video_source_decodes_every_frame_with_range(tmp_path: Path) -> None:
     assert source.rate_hz == pytest.approx(20.0) and len(source) == 6 and source.name == "clip"
     frames = list(source)
     assert [f.index for f in frames] == list(range(6))
-    for frame, level in zip(frames, _grey_levels(6)):
+    for frame, level in zip(frames, _grey_levels(6), strict=True):
         assert frame.rgb.shape == (24, 32, 3)
         assert frame.rgb[..., 0].mean() == pytest.approx(255 - level, abs=3), "red channel first (RGB)"
         assert frame.rgb[..., 2].mean() == pytest.approx(level, abs=3)
@@ -37,7 +37,7 @@ def test_video_source_decodes_every_frame_with_range(tmp_path: Path) -> None:
 
 
 def test_image_folder_is_naturally_sorted_and_ranged(tmp_path: Path) -> None:
-    for number, level in zip((1, 2, 10, 11), _grey_levels(4)):
+    for number, level in zip((1, 2, 10, 11), _grey_levels(4), strict=True):
         cv2.imwrite(str(tmp_path / f"frame{number}.png"), np.full((8, 10, 3), level, dtype=np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
     K = np.array([[10.0, 0, 5], [0, 10, 4], [0, 0, 1]])

@@ -7,6 +7,7 @@ fail, not skip, when it is broken.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import subprocess
 import sys
@@ -18,9 +19,21 @@ import torch
 from depth_motion_ros.geometry.projection import warp_frame
 from depth_motion_ros.synthetic.paths import PlanarPath, rigid, yaw_rotation
 from depth_motion_ros.synthetic.renderer import SceneRenderer, SyntheticFrame
-from depth_motion_ros.synthetic.scene import (CAR_PAINT, FACADE, GROUND, STREET_MOVER_KINDS, Box, Lighting, Mover,
-                                              Scene, SceneParams, Wave, make_scene, make_street_scene,
-                                              pinhole_intrinsics)
+from depth_motion_ros.synthetic.scene import (
+    CAR_PAINT,
+    FACADE,
+    GROUND,
+    STREET_MOVER_KINDS,
+    Box,
+    Lighting,
+    Mover,
+    Scene,
+    SceneParams,
+    Wave,
+    make_scene,
+    make_street_scene,
+    pinhole_intrinsics,
+)
 
 SMALL = SceneParams(width=160, height=64, frames=12, movers=6, seed=3, camera_effects=False)
 STILL = Wave(np.zeros(1), np.zeros(1), np.zeros(1))
@@ -244,7 +257,7 @@ def _photometric_check(frame1: SyntheticFrame, frame2: SyntheticFrame,
 
 def test_reprojection_with_true_depth_pose_and_object_motion_reproduces_the_next_frame(
         frames: list[SyntheticFrame]) -> None:
-    for frame1, frame2 in zip(frames[:-1:3], frames[1::3]):
+    for frame1, frame2 in zip(frames[:-1:3], frames[1::3], strict=True):
         error, usable, movers = _photometric_check(frame1, frame2)
         assert usable.mean() > 0.6
         assert np.median(error[usable]) < 2.0, "static and moving surfaces must be photo-consistent"
@@ -255,7 +268,7 @@ def test_reprojection_with_true_depth_pose_and_object_motion_reproduces_the_next
 
 def test_ignoring_object_motion_breaks_consistency_on_movers_only(frames: list[SyntheticFrame]) -> None:
     checked = 0
-    for frame1, frame2 in zip(frames[:-1], frames[1:]):
+    for frame1, frame2 in itertools.pairwise(frames):
         error, usable, movers = _photometric_check(frame1, frame2, use_object_motion=False)
         _, usable_true, _ = _photometric_check(frame1, frame2)
         moving = movers & usable_true & (np.linalg.norm(frame1.object_motion, axis=-1) > 0.3)
@@ -294,11 +307,11 @@ def test_a_room_is_closed_holds_walking_people_and_its_frames_are_photo_consiste
     assert all(not np.isnan(frame.depth).any() for frame in frames), "a closed room has a surface everywhere"
     assert max(np.nanmax(f.depth) for f in frames) < 15.0 and min(np.nanmin(f.depth) for f in frames) > 0.3
     assert any((frame.mover_id >= 0).sum() > 30 for frame in frames), "people in view"
-    rotations = [np.linalg.inv(a.pose) @ b.pose for a, b in zip(frames, frames[1:])]
+    rotations = [np.linalg.inv(a.pose) @ b.pose for a, b in itertools.pairwise(frames)]
     angles = [math.degrees(math.acos(np.clip((np.trace(r[:3, :3]) - 1) / 2, -1, 1))) for r in rotations]
     assert max(angles) > 0.3 and max(angles) < 8.0, "a hand-held camera turns, within a walking person's pace"
     tilt = [math.degrees(math.asin(abs(f.pose[1, 2]))) for f in frames]
     assert max(tilt) > 0.1, "pitch and roll as well as yaw: six degrees of freedom"
-    for frame1, frame2 in zip(frames[:-1:3], frames[1::3]):
+    for frame1, frame2 in zip(frames[:-1:3], frames[1::3], strict=True):
         error, usable, _ = _photometric_check(frame1, frame2)
         assert usable.mean() > 0.6 and np.median(error[usable]) < 2.0

@@ -42,7 +42,7 @@ def test_sequence_folder_reads_back_through_the_project_source(written, truth) -
     source = SequenceFolderSource(folder)
     frames = list(source)
     assert len(frames) == PARAMS.frames and source.rate_hz == PARAMS.rate_hz
-    for frame, expected in zip(frames, truth):
+    for frame, expected in zip(frames, truth, strict=True):
         assert np.array_equal(frame.rgb, expected.rgb), "rgb must be lossless"
         assert np.allclose(frame.intrinsics, expected.intrinsics, atol=1e-6)
         assert np.array_equal(np.isnan(frame.depth), np.isnan(expected.depth) | (expected.depth > 255.9))

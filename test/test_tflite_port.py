@@ -15,8 +15,15 @@ import numpy as np
 import pytest
 import torch
 
-from depth_motion_ros.networks.tflite_port import (Tensor, TflitePortError, classifier_input, imagenet_sample,
-                                                   input_quantisation, port_mobilenet_v2, read_graph)
+from depth_motion_ros.networks.tflite_port import (
+    Tensor,
+    TflitePortError,
+    classifier_input,
+    imagenet_sample,
+    input_quantisation,
+    port_mobilenet_v2,
+    read_graph,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = Path(__file__).with_name("fixtures") / "mobilenet_v2_tflite_logits.npz"

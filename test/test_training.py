@@ -12,9 +12,15 @@ import yaml
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_motion_ros.predictors import DepthMotionPredictor
 from depth_motion_ros.sources.frame import Frame
-from depth_motion_ros.training import losses, trainer as trainer_module
-from depth_motion_ros.training.config import (CONFIG_DIR, ScheduleConfig, config_from_dict, load_train_config,
-                                              read_config_mapping)
+from depth_motion_ros.training import losses
+from depth_motion_ros.training import trainer as trainer_module
+from depth_motion_ros.training.config import (
+    CONFIG_DIR,
+    ScheduleConfig,
+    config_from_dict,
+    load_train_config,
+    read_config_mapping,
+)
 from depth_motion_ros.training.data import FrameCache, SourceSpec, cache_size_for
 from depth_motion_ros.training.guards import FailureIndicators, failure_indicators, failure_warnings
 from depth_motion_ros.training.trainer import Trainer
@@ -122,7 +128,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_run):
     assert second_half.state.step == 2
     result = second_half.run()
     assert result.step == 4
-    for (name, a), b in zip(straight.model.state_dict().items(), second_half.model.state_dict().values()):
+    for (name, a), b in zip(straight.model.state_dict().items(), second_half.model.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
 
 

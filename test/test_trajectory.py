@@ -61,7 +61,8 @@ def test_sim3_alignment_recovers_a_known_similarity() -> None:
 
 
 def test_alignment_of_a_motionless_estimate_is_the_centroid() -> None:
-    scale, rotation, translation = align_sim3(np.zeros((4, 3)), np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0.0]]))
+    truth = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [3, 0, 0.0]])
+    scale, rotation, translation = align_sim3(np.zeros((4, 3)), truth)
     assert scale == 0.0 and np.array_equal(rotation, np.eye(3)) and np.allclose(translation, [1.5, 0, 0])
 
 

@@ -13,8 +13,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores, get_typestore
@@ -25,12 +27,13 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 def message_class(type_name: str) -> type:
     """'sensor_msgs/msg/Image' -> the rclpy message class sensor_msgs.msg.Image."""
     package, kind, name = type_name.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    cls: type = getattr(importlib.import_module(f"{package}.{kind}"), name)
+    return cls
 
 
 def cdr_stamp_ns(data: bytes) -> int:
     """Header stamp (ns) of a CDR-serialised message whose first field is a std_msgs/Header."""
-    byteorder = "little" if data[1] == 1 else "big"
+    byteorder: Literal["little", "big"] = "little" if data[1] == 1 else "big"
     sec = int.from_bytes(data[4:8], byteorder, signed=True)
     nanosec = int.from_bytes(data[8:12], byteorder)
     return sec * 10**9 + nanosec
@@ -38,7 +41,7 @@ def cdr_stamp_ns(data: bytes) -> int:
 
 def with_cdr_stamp(data: bytes, stamp_ns: int) -> bytes:
     """A copy of a CDR-serialised message starting with a std_msgs/Header, with another header stamp."""
-    byteorder = "little" if data[1] == 1 else "big"
+    byteorder: Literal["little", "big"] = "little" if data[1] == 1 else "big"
     sec, nanosec = divmod(stamp_ns, 10**9)
     return (data[:4] + sec.to_bytes(4, byteorder, signed=True) + nanosec.to_bytes(4, byteorder)
             + data[12:])
@@ -65,11 +68,13 @@ class BagPlayer:
             available = {c.topic: c.msgtype for c in reader.connections}
         missing = sorted(set(self.topic_map) - set(available))
         if missing:
-            raise ValueError(f"{self.path} has no topic(s) {', '.join(missing)}; it has: {', '.join(sorted(available))}")
+            raise ValueError(f"{self.path} has no topic(s) {', '.join(missing)}; "
+                             f"it has: {', '.join(sorted(available))}")
         self.types = {topic: available[topic] for topic in self.topic_map}
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=queue_depth, reliability=ReliabilityPolicy.RELIABLE)
-        self.publishers = {topic: node.create_publisher(message_class(self.types[topic]), self.topic_map[topic], qos)
-                           for topic in self.topic_map}
+        self.publishers: dict[str, Publisher] = {
+            topic: node.create_publisher(message_class(self.types[topic]), self.topic_map[topic], qos)
+            for topic in self.topic_map}
 
     def wait_for_subscribers(self, bag_topic: str, timeout: float) -> bool:
         """Block until something subscribes to the topic `bag_topic` is published on (False on timeout)."""

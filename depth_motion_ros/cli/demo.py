@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
+
 from depth_motion_ros.checkpoint import default_checkpoint_path
 from depth_motion_ros.cli.demo_analysis import baseline_reports, collect_outputs, score, stamp_key, stamp_key_ns
 from depth_motion_ros.cli.node_session import NodeRun, NodeSessionError, run_node_on_bag

@@ -17,8 +17,12 @@ from rosbags.typesys import Stores, get_typestore
 
 from depth_motion_ros.cli.topic_recorder import RecordedMessage
 from depth_motion_ros.evaluation.baselines import BASELINES
-from depth_motion_ros.evaluation.evaluator import (EvaluationReport, EvaluationSettings, evaluate_predictions,
-                                                   evaluate_sequence)
+from depth_motion_ros.evaluation.evaluator import (
+    EvaluationReport,
+    EvaluationSettings,
+    evaluate_predictions,
+    evaluate_sequence,
+)
 from depth_motion_ros.image_encoding import raw_image_to_rgb
 from depth_motion_ros.sources.frame import Frame
 from depth_motion_ros.transforms import pose_matrix
@@ -121,7 +125,8 @@ def object_motion_truth_in_own_camera(frame: Frame, following: Frame) -> np.ndar
     if frame.object_motion is None or frame.pose is None or following.pose is None:
         return None
     own_R_next = frame.pose[:3, :3].T @ following.pose[:3, :3]
-    return (frame.object_motion.astype(np.float64) @ own_R_next.T).astype(np.float32)
+    in_own_camera: np.ndarray = (frame.object_motion.astype(np.float64) @ own_R_next.T).astype(np.float32)
+    return in_own_camera
 
 
 def _object_motions(matched: list[tuple[FrameOutputs, Frame]]) -> tuple[list, list] | None:
@@ -130,9 +135,9 @@ def _object_motions(matched: list[tuple[FrameOutputs, Frame]]) -> tuple[list, li
     if not any(gt.object_motion is not None for _, gt in matched):
         return None
     predicted, truth = [], []
-    for (outputs, gt), following in zip(matched, [*matched[1:], None]):
+    for (outputs, gt), following in zip(matched, [*matched[1:], None], strict=True):
         consecutive = following is not None and following[1].index == gt.index + 1
-        pair_truth = object_motion_truth_in_own_camera(gt, following[1]) if consecutive else None
+        pair_truth = object_motion_truth_in_own_camera(gt, following[1]) if following and consecutive else None
         has_both = pair_truth is not None and outputs.motion_field is not None
         # The node's field is metres per second; the truth is the pair's displacement.
         elapsed = (following[0].stamp_ns - outputs.stamp_ns) * 1e-9 if has_both else 0.0
@@ -148,8 +153,7 @@ def score(frames: list[FrameOutputs], inputs: dict[int, Frame],
 
     `inputs` maps `stamp_key(frame.timestamp)` to the played frames.
     """
-    matched = [(f, inputs.get(stamp_key_ns(f.stamp_ns))) for f in frames]
-    matched = [(f, gt) for f, gt in matched if gt is not None]
+    matched = [(f, gt) for f in frames if (gt := inputs.get(stamp_key_ns(f.stamp_ns))) is not None]
     if not any(gt.depth is not None or gt.pose is not None for _, gt in matched):
         return None
     # Depth (and object motion) is scored on every processed frame; odometry on the frames with a node pose.

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from pathlib import Path
 
 from tqdm import tqdm
 
 from depth_motion_ros.checkpoint import CheckpointError
-from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.cli.infer_outputs import InferenceOutputWriter
 from depth_motion_ros.cli.sequence_inference import SequenceInference
+from depth_motion_ros.evaluation.evaluator import EvaluationSettings, SequenceEvaluator, format_report
 from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
 from depth_motion_ros.predictors import BACKENDS, load_predictor
 from depth_motion_ros.sources import SourceError, open_source
@@ -76,10 +76,7 @@ def run(args: argparse.Namespace) -> dict:
     evaluation = (SequenceEvaluator(EvaluationSettings(max_depth=args.max_depth, crop=args.crop))
                   if args.eval else None)
     count = 0
-    try:
-        total = len(source)
-    except TypeError:
-        total = None
+    total = len(source) if isinstance(source, Sized) else None  # the progress bar's total, when the source knows it
     inference = SequenceInference(predictor, args.pose_refinement, args.flip_average)
     for result in tqdm(inference.run(source), total=total, desc=source.name, unit="frame"):
         writer.write(result)

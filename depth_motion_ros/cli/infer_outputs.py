@@ -88,7 +88,7 @@ class InferenceOutputWriter:
                               motion_field_colour(result.motion, result.depth.shape, MOTION_FULL_SCALE)])
         if self._video is None:
             height, width = panel.shape[:2]
-            self._video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
+            self._video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps,
                                           (width, height))
             if not self._video.isOpened():
                 raise RuntimeError(f"OpenCV cannot write MP4 video to {self.video_path}")

@@ -56,6 +56,8 @@ class SequenceInference:
     def _result(self, frame: Frame, step: StreamStep, motion: np.ndarray | None) -> InferredFrame:
         size = frame.rgb.shape[:2]
         # The engine's matrix belongs to the network input; map it back to this frame's resolution.
+        # Without a camera matrix from the source the engine uses the learned one (the default intrinsics source).
+        assert step.intrinsics is not None, "the engine's step has a camera matrix"
         intrinsics = np.asarray(resize_intrinsics(step.intrinsics, self.predictor.input_size, size))
         return InferredFrame(frame=frame, depth=resize_field(step.depth, size), pose=step.pose,
                              intrinsics=intrinsics, intrinsics_learned=step.intrinsics_learned,

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from depth_motion_ros.cli.demo_analysis import FrameOutputs
-from depth_motion_ros.visualisation import depth_colour
 from depth_motion_ros.evaluation.trajectory import align_sim3
+from depth_motion_ros.visualisation import depth_colour
 
 PANEL_WIDTH = 400
 MAP_SIZE = (520, 1200)          # height, width of the top-down view
@@ -33,7 +33,8 @@ class Alignment:
     translation: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
     def apply(self, xyz: np.ndarray) -> np.ndarray:
-        return self.scale * xyz @ self.rotation.T + self.translation
+        moved: np.ndarray = self.scale * xyz @ self.rotation.T + self.translation
+        return moved
 
 
 def trajectory_alignment(estimated: np.ndarray, truth: np.ndarray | None) -> Alignment:
@@ -143,8 +144,9 @@ def render_summary(frames: list[FrameOutputs], input_rgb: dict[int, np.ndarray],
     if not frames:
         raise ValueError("the node produced no output: nothing to summarise")
     shown = max((f for f in frames if f.motion_image is not None), default=frames[len(frames) // 2],
-                key=lambda f: int(np.count_nonzero(f.motion_image.max(axis=2) > 40)))
+                key=lambda f: 0 if f.motion_image is None else int(np.count_nonzero(f.motion_image.max(axis=2) > 40)))
     rgb = input_rgb.get(shown.stamp_ns)
+    assert shown.depth is not None, "collect_outputs keeps the frames with a depth image"
     depth = depth_colour(shown.depth)
     motion = shown.motion_image if shown.motion_image is not None else np.zeros_like(depth)
     panels = [_panel(rgb if rgb is not None else np.zeros_like(depth), "input"),
@@ -152,7 +154,7 @@ def render_summary(frames: list[FrameOutputs], input_rgb: dict[int, np.ndarray],
     top = np.concatenate([p if p.shape[0] == panels[0].shape[0] else
                           cv2.resize(p, (PANEL_WIDTH, panels[0].shape[0])) for p in panels], axis=1)
     posed = [f for f in frames if f.camera_pose is not None]
-    estimated = np.stack([f.camera_pose[:3, 3] for f in posed])
+    estimated = np.stack([f.camera_pose[:3, 3] for f in frames if f.camera_pose is not None])
     truth = None
     if posed and all(f.stamp_ns in truth_poses for f in posed):
         truth = np.stack([truth_poses[f.stamp_ns][:3, 3] for f in posed])

@@ -10,8 +10,11 @@ network has to beat it, not only standing still, to show that it reads motion fr
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from depth_motion_ros.evaluation.evaluator import FramePredictor
 from depth_motion_ros.sources.frame import Frame
 
 IDENTITY_MOTION = np.eye(4)
@@ -69,5 +72,6 @@ class ConstantForwardBaseline(StandingStillBaseline):
         return motion
 
 
-BASELINES = {"constant": ConstantDepthBaseline, "ramp": RampDepthBaseline, "still": StandingStillBaseline,
-             "forward": ConstantForwardBaseline}
+BASELINES: dict[str, Callable[[], FramePredictor]] = {
+    "constant": ConstantDepthBaseline, "ramp": RampDepthBaseline, "still": StandingStillBaseline,
+    "forward": ConstantForwardBaseline}

@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
 from depth_motion_ros.evaluation.intrinsics import IntrinsicsTotals
 from depth_motion_ros.evaluation.metrics import depth_metrics, mean_metrics
-from depth_motion_ros.evaluation.object_motion import (DEFAULT_MOTION_THRESHOLD, MoverLabels, ObjectMotionTotals,
-                                                       format_by_kind)
-from depth_motion_ros.evaluation.trajectory import (snippet_errors, step_length_ratios, trajectory_ate,
-                                                    trajectory_rpe)
+from depth_motion_ros.evaluation.object_motion import (
+    DEFAULT_MOTION_THRESHOLD,
+    MoverLabels,
+    ObjectMotionScores,
+    ObjectMotionTotals,
+    format_by_kind,
+)
+from depth_motion_ros.evaluation.trajectory import snippet_errors, step_length_ratios, trajectory_ate, trajectory_rpe
 from depth_motion_ros.evaluation.uncertainty import interval_of_mean
 from depth_motion_ros.sources.frame import Frame
 
@@ -82,7 +86,7 @@ class EvaluationReport:
     rpe_rotation_deg: float | None = None
     #: With `metric`: predicted / true length of each step (median and quartiles) and of the whole path.
     metric_odometry: dict[str, float] = field(default_factory=dict)
-    object_motion: dict[str, float] = field(default_factory=dict)
+    object_motion: ObjectMotionScores = field(default_factory=ObjectMotionScores)
     #: Learned-intrinsics errors (evaluation/intrinsics.py) over the pairs whose frames carry a calibration.
     intrinsics: dict[str, float] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
@@ -178,7 +182,8 @@ class SequenceEvaluator:
         if not self._odometry or self.frames < 2:
             return report
         run = _longest_run([pose is not None for pose in self.gt_poses])
-        gt = np.stack(self.gt_poses[run]) if run.stop > run.start else np.zeros((0, 4, 4))
+        known = cast(list[np.ndarray], self.gt_poses[run])  # the longest run of frames with a pose
+        gt = np.stack(known) if run.stop > run.start else np.zeros((0, 4, 4))
         pred = np.stack(self.pred_poses[run]) if len(gt) else gt
         report.pose_frames = len(gt)
         if len(gt) >= s.snippet_length:
@@ -252,9 +257,9 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
         raise ValueError(f"{count} predicted depth maps but {len(frame_indices)} frame indices")
     if pred_poses is not None and (gt_poses is None or len(pred_poses) != count or len(gt_poses) != count):
         raise ValueError("pred_poses and gt_poses must both be given with one entry per frame")
-    with_object_motion = pred_object_motions is not None
-    if with_object_motion != (gt_object_motions is not None) or (
-            with_object_motion and not len(pred_object_motions) == len(gt_object_motions) == count):
+    if (pred_object_motions is None) != (gt_object_motions is None) or (
+            pred_object_motions is not None and gt_object_motions is not None
+            and not len(pred_object_motions) == len(gt_object_motions) == count):
         raise ValueError("pred_object_motions and gt_object_motions must both be given with one entry per frame")
     evaluator = SequenceEvaluator(settings)
     for i in range(count):
@@ -262,8 +267,8 @@ def evaluate_predictions(pred_depths: Sequence[np.ndarray | None], gt_depths: Se
         if pred_poses is not None and i > 0:
             motion = np.linalg.inv(pred_poses[i]) @ pred_poses[i - 1]  # T_21 such that P_i = P_{i-1} inv(T_21)
         gt_pose = gt_poses[i] if gt_poses is not None else None
-        field_from_previous = pred_object_motions[i - 1] if with_object_motion and i > 0 else None
-        truth = gt_object_motions[i] if with_object_motion else None
+        field_from_previous = pred_object_motions[i - 1] if pred_object_motions is not None and i > 0 else None
+        truth = gt_object_motions[i] if gt_object_motions is not None else None
         evaluator.add_frame(pred_depths[i], gt_depths[i], motion, gt_pose, field_from_previous, truth,
                             frame_index=None if frame_indices is None else frame_indices[i])
     return evaluator.report()

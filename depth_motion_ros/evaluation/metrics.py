@@ -48,7 +48,8 @@ def resize_depth(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return pred
     disparity = 1.0 / np.maximum(pred, 1e-12)
     resized = cv2.resize(disparity, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-    return 1.0 / resized
+    depth: np.ndarray = 1.0 / resized
+    return depth
 
 
 def depth_errors(gt: np.ndarray, pred: np.ndarray) -> dict[str, float]:

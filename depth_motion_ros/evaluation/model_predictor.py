@@ -57,11 +57,12 @@ class ModelFramePredictor:
         self._adaptation_steps = adaptation_steps
         self._last_adapted: int | None = None  # index of the newest frame in the adapter's window
         if adaptation is not None:
-            if getattr(predictor, "model", None) is None:
+            model = getattr(predictor, "model", None)
+            if model is None:
                 raise ValueError("online adaptation needs the PyTorch backend (ONNX Runtime graphs cannot be trained)")
             if adaptation_steps < 1:
                 raise ValueError(f"adaptation_steps must be at least 1, got {adaptation_steps}")
-            self.adapter = OnlineDepthAdapter(predictor.model.depth_net, adaptation)
+            self.adapter = OnlineDepthAdapter(model.depth_net, adaptation)
 
     def _step(self, frame: Frame) -> StreamStep:
         """The engine's step for `frame`, run once, when the frame is first asked about."""
@@ -90,7 +91,9 @@ class ModelFramePredictor:
 
     def predict_motion(self, previous: Frame, current: Frame) -> np.ndarray:
         """4x4 `T_21` (previous-camera points to current-camera points), metres with `camera_height`."""
-        return invert_rigid(self._pair(previous, current).camera_motion)
+        motion = self._pair(previous, current).camera_motion
+        assert motion is not None, "a paired step carries the camera motion"
+        return invert_rigid(motion)
 
     def predict_object_motion(self, previous: Frame, current: Frame) -> np.ndarray:
         """The network's object-motion field [h, w, 3] on `previous`'s grid at its input size, in the CURRENT
@@ -101,14 +104,16 @@ class ModelFramePredictor:
         # The engine's field is per stamp unit (here: per index step); the truth is the pair's displacement.
         displacement = step.motion_field.astype(np.float64) * (step.stamp - step.previous_stamp)
         # Row vectors: the engine's field is r @ R; network_motion's rotation block is R^T.
-        return (displacement @ step.network_motion[:3, :3]).astype(np.float32)
+        field: np.ndarray = (displacement @ step.network_motion[:3, :3]).astype(np.float32)
+        return field
 
     def predict_intrinsics(self, previous: Frame, current: Frame) -> np.ndarray:
         """The learned camera matrix the engine uses (the running mean over the pairs so far, including this
         one), rescaled to `current`'s image size."""
         self._pair(previous, current)
-        return resize_intrinsics(self.stream.learned_intrinsics, tuple(self.predictor.input_size),
-                                 current.rgb.shape[:2])
+        learned = self.stream.learned_intrinsics
+        assert learned is not None, "a pair's step adds to the running mean"
+        return resize_intrinsics(learned, self.predictor.input_size, (current.rgb.shape[0], current.rgb.shape[1]))
 
     def _adapt(self, index: int, step: StreamStep) -> None:
         """Online adaptation after the pair's depth and motion were predicted: the current frame joins the
@@ -118,13 +123,16 @@ class ModelFramePredictor:
             image = self.predictor.prepare(frame_step.rgb)
             return image, torch.as_tensor(frame_step.intrinsics, dtype=torch.float32, device=image.device)[None]
 
+        adapter = self.adapter
+        assert adapter is not None and step.previous_stamp is not None and step.camera_motion is not None, \
+            "called with an adapter, for a paired step"
         previous_index = int(step.previous_stamp)
         if self._last_adapted != previous_index:
-            self.adapter.add_frame(*inputs(self._steps[previous_index]), None)
+            adapter.add_frame(*inputs(self._steps[previous_index]), None)
         motion = invert_rigid(step.camera_motion)
         motion[:3, 3] /= step.scale  # the adapter's depth is in model units
         image, intrinsics = inputs(step)
-        self.adapter.add_frame(image, intrinsics, motion, refine=self.options.pose_refinement != "full")
+        adapter.add_frame(image, intrinsics, motion, refine=self.options.pose_refinement != "full")
         self._last_adapted = index
         for _ in range(self._adaptation_steps):
-            self.adapter.step()
+            adapter.step()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -38,6 +39,17 @@ import yaml
 MOVING_EPSILON = 1e-3
 #: Default `threshold`: a tenth of a metre per frame, a third of the slowest car in the synthetic streets.
 DEFAULT_MOTION_THRESHOLD = 0.1
+
+
+class ObjectMotionScores(TypedDict, total=False):
+    """The pooled figures (one is left out when its denominator is empty) and the same per mover kind."""
+
+    pairs: float
+    moving_pixels: float
+    mover_iou: float
+    relative_epe: float
+    static_flagged: float
+    by_kind: dict[str, dict[str, float]]
 
 
 @dataclass
@@ -83,7 +95,7 @@ class ObjectMotionTotals:
         first frame (1.0 for a metric model), `kinds` [H, W] each pixel's mover kind ('' where none), when
         the sequence records them."""
         height, width = truth.shape[:2]
-        field = np.asarray(predicted, dtype=np.float64)
+        field: np.ndarray = np.asarray(predicted, dtype=np.float64)
         if field.shape[:2] != (height, width):
             field = cv2.resize(field, (width, height), interpolation=cv2.INTER_NEAREST)
         field = field * scale
@@ -117,9 +129,9 @@ class ObjectMotionTotals:
             totals.endpoint_error += float(error[mine].sum())
             totals.true_motion += float(true_size[mine].sum())
 
-    def scores(self) -> dict[str, float]:
-        """The three figures (a figure whose denominator is empty is left out)."""
-        scores: dict[str, float] = {"pairs": float(self.pairs), "moving_pixels": float(self.moving)}
+    def scores(self) -> ObjectMotionScores:
+        """The three figures (a figure whose denominator is empty is left out), and the same per mover kind."""
+        scores: ObjectMotionScores = {"pairs": float(self.pairs), "moving_pixels": float(self.moving)}
         if self.flagged_or_moving:
             scores["mover_iou"] = self.flagged_and_moving / self.flagged_or_moving
         if self.true_motion > 0:
@@ -160,7 +172,7 @@ class MoverLabels:
         return self.kinds[np.minimum(units.astype(np.int64), len(self.kinds) - 1)]
 
 
-def format_by_kind(scores: dict) -> list[str]:
+def format_by_kind(scores: ObjectMotionScores) -> list[str]:
     """Report lines of the per-kind figures, each beside its trivial prior."""
     lines = []
     for kind, figures in scores.get("by_kind", {}).items():

@@ -229,7 +229,7 @@ class OnlineDepthAdapter:
         self.optimizer.step()
         if self.options.forgetting > 0:
             with torch.no_grad():
-                for parameter, start in zip(self.depth_net.parameters(), self._start):
+                for parameter, start in zip(self.depth_net.parameters(), self._start, strict=True):
                     parameter.lerp_(start, self.options.forgetting)
         self.steps += 1
         return float(loss.detach())

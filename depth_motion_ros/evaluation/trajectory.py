@@ -113,7 +113,8 @@ def step_length_ratios(pred_poses: np.ndarray, gt_poses: np.ndarray, min_step: f
     pred_steps = np.linalg.norm(pred[1:, :3, 3] - pred[:-1, :3, 3], axis=1)
     gt_steps = np.linalg.norm(gt[1:, :3, 3] - gt[:-1, :3, 3], axis=1)
     moving = gt_steps > min_step
-    return pred_steps[moving] / gt_steps[moving]
+    ratios: np.ndarray = pred_steps[moving] / gt_steps[moving]
+    return ratios
 
 
 def snippet_position_error(pred_xyz: np.ndarray, gt_xyz: np.ndarray) -> float:

@@ -41,7 +41,7 @@ def student_t_975(degrees_of_freedom: int) -> float:
     return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def decorrelation_lag(values: Sequence[float]) -> int:
+def decorrelation_lag(values: Sequence[float] | np.ndarray) -> int:
     """The first lag at which the sample autocorrelation of `values` falls inside the 95 % band of white
     noise (2 / sqrt(n)); 1 for white noise or fewer than 8 values, at most n / 4."""
     x = np.asarray(values, dtype=np.float64)
@@ -58,14 +58,14 @@ def decorrelation_lag(values: Sequence[float]) -> int:
     return longest
 
 
-def batch_length(values: Sequence[float]) -> int:
+def batch_length(values: Sequence[float] | np.ndarray) -> int:
     """Frames per batch: three decorrelation lags, but short enough for at least four batches (when there
     are four values or more)."""
     n = len(values)
     return max(1, min(_BATCH_FACTOR * decorrelation_lag(values), n // 4))
 
 
-def interval_of_mean(values: Sequence[float]) -> dict:
+def interval_of_mean(values: Sequence[float] | np.ndarray) -> dict:
     """`{"mean", "interval": [low, high], "batch"}`: the mean of time-ordered scores and its 95 % interval.
 
     The first `(n // batch) * batch` values are cut into batches; the interval is the batch means' Student t

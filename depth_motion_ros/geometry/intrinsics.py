@@ -24,11 +24,11 @@ def make_intrinsics(fx: Tensor | float, fy: Tensor | float, cx: Tensor | float, 
     """[..., 3, 3] matrices from batched (or scalar) parameters; differentiable in all four.
 
     Python numbers become float32; tensors keep their dtype and device."""
-    fx, fy, cx, cy = torch.broadcast_tensors(*(v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=torch.float32)
-                                               for v in (fx, fy, cx, cy)))
-    zero = torch.zeros_like(fx)
-    one = torch.ones_like(fx)
-    rows = [torch.stack([fx, zero, cx], -1), torch.stack([zero, fy, cy], -1), torch.stack([zero, zero, one], -1)]
+    fx_, fy_, cx_, cy_ = torch.broadcast_tensors(
+        *(v if isinstance(v, Tensor) else torch.as_tensor(v, dtype=torch.float32) for v in (fx, fy, cx, cy)))
+    zero = torch.zeros_like(fx_)
+    one = torch.ones_like(fx_)
+    rows = [torch.stack([fx_, zero, cx_], -1), torch.stack([zero, fy_, cy_], -1), torch.stack([zero, zero, one], -1)]
     return torch.stack(rows, -2)
 
 

@@ -113,7 +113,7 @@ class MotionNet(nn.Module):
 
         background = self.background_motion(bottleneck)
         field = self.unrefined_residual(background)
-        for block, level in zip(self.refinements, reversed(features)):
+        for block, level in zip(self.refinements, reversed(features), strict=True):
             field = block(field, level)
 
         rotation_scale = _floored(self.rotation_scale)

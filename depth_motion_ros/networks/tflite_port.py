@@ -173,7 +173,7 @@ def port_mobilenet_v2(path: str | os.PathLike) -> MobileNetV2Classifier:
         raise TflitePortError(f"{path}: {adds} ADD operators, MobileNetV2 1.0 has {residuals} residual blocks")
     if not any(op.kind in ("AVERAGE_POOL_2D", "MEAN") for op in graph.operators):
         raise TflitePortError(f"{path}: no global average pooling")
-    for index, (operator, layer) in enumerate(zip(convolutions, layers)):
+    for index, (operator, layer) in enumerate(zip(convolutions, layers, strict=True)):
         expected_kind = "DEPTHWISE_CONV_2D" if layer.groups > 1 else "CONV_2D"
         expected_activation = "RELU6" if layer.relu6 else "NONE"
         where = f"{path}: convolution {index}"

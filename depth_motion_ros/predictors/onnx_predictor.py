@@ -80,6 +80,7 @@ def _export_graph(module: nn.Module, inputs: dict[str, Tensor], outputs: tuple[s
                                         verbose=False)
     finally:
         exporter_log.setLevel(previous_level)
+    assert program is not None, "the dynamo exporter returns the program"
     proto = program.model_proto
     for key, value in properties.items():
         entry = proto.metadata_props.add()
@@ -174,7 +175,7 @@ class OnnxDepthMotionPredictor(PredictorBase):
 
     @classmethod
     def from_onnx(cls, prefix: str | os.PathLike, device: str = "cpu",
-                  threads: int | None = None) -> "OnnxDepthMotionPredictor":
+                  threads: int | None = None) -> OnnxDepthMotionPredictor:
         """Open the pair written by `export_onnx(model, prefix)` / `depth_motion_export`."""
         files = onnx_paths(prefix)
         for path in files:
@@ -184,7 +185,7 @@ class OnnxDepthMotionPredictor(PredictorBase):
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto",
-                        cache_dir: str | os.PathLike | None = None) -> "OnnxDepthMotionPredictor":
+                        cache_dir: str | os.PathLike | None = None) -> OnnxDepthMotionPredictor:
         """Export `path` (default: the bundled model) once into `cache_dir`, keyed by the file's content."""
         if path is None:
             path = default_checkpoint_path()

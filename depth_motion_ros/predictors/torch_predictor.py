@@ -27,7 +27,7 @@ class DepthMotionPredictor(PredictorBase):
         self.model = model.to(self.device).eval()
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> "DepthMotionPredictor":
+    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto") -> DepthMotionPredictor:
         """Load `path`, or the bundled default model when `path` is None."""
         resolved = resolve_device(device)
         if path is None:

@@ -61,7 +61,7 @@ class BagReader:
             raise SourceError(f"bag {self.path} does not exist")
         self.skipped_messages = 0  # messages that could not be deserialised
         self._damage_reported = False
-        self._scanner = None
+        self._scanner: Callable[[], Iterator[RecoveredConnection | RecoveredMessage]] | None = None
         try:
             with AnyReader([self.path]) as reader:
                 self.topics = {
@@ -89,6 +89,7 @@ class BagReader:
 
     def _scan_records(self) -> Iterator[RecoveredConnection | RecoveredMessage]:
         """The scanner's records, ending with a warning at the first damaged one."""
+        assert self._scanner is not None, "only a bag with a damaged index is read record by record"
         try:
             yield from self._scanner()
         except Exception as exc:  # any failure inside a record means the file is damaged from there on

@@ -59,10 +59,11 @@ def _read(stream: BinaryIO, size: int) -> bytes:
 
 def _zstd_decompress(data: bytes) -> bytes:
     try:
-        from compression import zstd  # Python 3.14
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14; the checker reads 3.11
     except ImportError:
         from backports import zstd  # installed with rosbags
-    return zstd.decompress(data)
+    decompressed: bytes = zstd.decompress(data)
+    return decompressed
 
 
 _MCAP_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {

@@ -65,7 +65,8 @@ def select_image_topic(topics: dict[str, TopicInfo], requested: str | None) -> s
                   if t.msgtype in IMAGE_TYPES and not _is_depth_topic(t.name) and t.count > 0]
     if len(candidates) != 1:
         reason = "no colour image topic with messages" if not candidates else "several image topics"
-        raise SourceError(f"{reason}: choose one with the topic option (--topic); image topics:\n{describe_image_topics(topics)}")
+        raise SourceError(f"{reason}: choose one with the topic option (--topic); "
+                          f"image topics:\n{describe_image_topics(topics)}")
     return candidates[0]
 
 

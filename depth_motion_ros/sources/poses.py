@@ -34,7 +34,7 @@ def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def write_tum(path: str | Path, timestamps: Sequence[float], poses: Sequence[np.ndarray]) -> None:
     """Write camera-to-world poses as a TUM trajectory file with a header comment."""
     lines = ["# t tx ty tz qx qy qz qw (camera-to-world, optical frame)"]
-    for stamp, pose in zip(timestamps, poses):
+    for stamp, pose in zip(timestamps, poses, strict=True):
         tx, ty, tz = np.asarray(pose)[:3, 3]
         qx, qy, qz, qw = matrix_to_quaternion(np.asarray(pose)[:3, :3])
         lines.append(f"{stamp:.6f} {tx:.9f} {ty:.9f} {tz:.9f} {qx:.9f} {qy:.9f} {qz:.9f} {qw:.9f}")
@@ -48,9 +48,11 @@ def _slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
         q1, dot = -q1, -dot
     if dot > 0.9995:  # nearly parallel: linear interpolation is exact to float precision
         q = q0 + fraction * (q1 - q0)
-        return q / np.linalg.norm(q)
+        unit: np.ndarray = q / np.linalg.norm(q)
+        return unit
     angle = np.arccos(dot)
-    return (np.sin((1 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
+    between: np.ndarray = (np.sin((1 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
+    return between
 
 
 class PoseTrack:
@@ -60,10 +62,11 @@ class PoseTrack:
     outside the track by more than `tolerance` seconds has no pose (None) rather than an extrapolated one.
     """
 
-    def __init__(self, timestamps: Sequence[float], poses: Sequence[np.ndarray], tolerance: float = 0.02) -> None:
+    def __init__(self, timestamps: Sequence[float] | np.ndarray, poses: Sequence[np.ndarray] | np.ndarray,
+                 tolerance: float = 0.02) -> None:
         order = np.argsort(np.asarray(timestamps, dtype=np.float64), kind="stable")
         self.timestamps = np.asarray(timestamps, dtype=np.float64)[order]
-        self.poses = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)[order]
+        self.poses: np.ndarray = np.asarray(poses, dtype=np.float64).reshape(-1, 4, 4)[order]
         self.tolerance = tolerance
 
     def __len__(self) -> int:
@@ -76,11 +79,11 @@ class PoseTrack:
             return None
         upper = int(np.searchsorted(times, t))
         if upper < len(times) and times[upper] == t:
-            return self.poses[upper].copy()
+            return np.array(self.poses[upper])
         if upper == 0:
-            return self.poses[0].copy()
+            return np.array(self.poses[0])
         if upper == len(times):
-            return self.poses[-1].copy()
+            return np.array(self.poses[-1])
         t0, t1 = times[upper - 1], times[upper]
         fraction = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
         p0, p1 = self.poses[upper - 1], self.poses[upper]

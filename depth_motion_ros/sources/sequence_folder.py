@@ -104,7 +104,7 @@ class SequenceFolderSource(FrameSource):
         motion_path = self.folder / "motion" / (image_path.stem + ".npy")
         if not motion_path.is_file():
             return None
-        motion = np.load(motion_path, allow_pickle=False)
+        motion: np.ndarray = np.load(motion_path, allow_pickle=False)
         if motion.ndim != 3 or motion.shape[2] != 3:
             raise SourceError(f"{motion_path} holds an array of shape {motion.shape}, not [H, W, 3]")
         return motion.astype(np.float32, copy=False)

@@ -178,7 +178,7 @@ class SceneRenderer:
         draws = []
         if self._static is not None:
             draws.append((self._static, view, np.zeros((4, 4)), np.eye(4), _NO_MOVER))
-        for mover_index, (mover, vao) in enumerate(zip(scene.movers, self._movers)):
+        for mover_index, (mover, vao) in enumerate(zip(scene.movers, self._movers, strict=True)):
             here, there = mover.pose(time), mover.pose(next_time)
             motion = np.zeros((4, 4))
             motion[:3] = next_rotation.T @ (there - here)[:3]

@@ -13,12 +13,35 @@ from dataclasses import dataclass
 import numpy as np
 
 from depth_motion_ros.synthetic.paths import PlanarPath, pitch_rotation, rigid, roll_rotation, yaw_rotation
-from depth_motion_ros.synthetic.scene import (CEILING, FABRIC, FLOOR_TILE, FLOOR_WOOD, FOLIAGE, GLASS, METAL,
-                                              PATTERN, PLASTER, WOOD, Box, CameraModel, Lighting, Mover, Scene,
-                                              SceneParams, Wave, box_on_ground, pinhole_intrinsics)
+from depth_motion_ros.synthetic.scene import (
+    CEILING,
+    FABRIC,
+    FLOOR_TILE,
+    FLOOR_WOOD,
+    FOLIAGE,
+    GLASS,
+    METAL,
+    PATTERN,
+    PLASTER,
+    WOOD,
+    Box,
+    CameraModel,
+    Lighting,
+    Mover,
+    Scene,
+    SceneParams,
+    Wave,
+    box_on_ground,
+    pinhole_intrinsics,
+)
 from depth_motion_ros.synthetic.street import person_parts
-from depth_motion_ros.synthetic.world_tools import (camera_sees, footprints_clear, frame_views, random_camera_model,
-                                                    spot_clear)
+from depth_motion_ros.synthetic.world_tools import (
+    camera_sees,
+    footprints_clear,
+    frame_views,
+    random_camera_model,
+    spot_clear,
+)
 
 WALL_ZONE = 1.25            # furniture stands within this distance of the walls
 MAX_PEOPLE = 3

@@ -15,11 +15,35 @@ import math
 import numpy as np
 
 from depth_motion_ros.synthetic.paths import PlanarPath, drive, heading, right_of
-from depth_motion_ros.synthetic.scene import (BARK, CAR_PAINT, FABRIC, FACADE, FOLIAGE, GLASS, GROUND, METAL,
-                                              RUBBER, SKIN, STREET_MOVER_KINDS, Box, CameraModel, Lighting,
-                                              Mover, Scene, SceneParams, Wave, box_on_ground, pinhole_intrinsics)
-from depth_motion_ros.synthetic.world_tools import (DriveCamera, camera_sees, footprints_clear, frame_views,
-                                                    random_camera_model)
+from depth_motion_ros.synthetic.scene import (
+    BARK,
+    CAR_PAINT,
+    FABRIC,
+    FACADE,
+    FOLIAGE,
+    GLASS,
+    GROUND,
+    METAL,
+    RUBBER,
+    SKIN,
+    STREET_MOVER_KINDS,
+    Box,
+    CameraModel,
+    Lighting,
+    Mover,
+    Scene,
+    SceneParams,
+    Wave,
+    box_on_ground,
+    pinhole_intrinsics,
+)
+from depth_motion_ros.synthetic.world_tools import (
+    DriveCamera,
+    camera_sees,
+    footprints_clear,
+    frame_views,
+    random_camera_model,
+)
 
 ROAD_HALF_WIDTH = 8.2
 INNER_LANE = 1.7

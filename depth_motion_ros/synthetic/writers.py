@@ -21,9 +21,9 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from depth_motion_ros.sources.poses import write_tum
-from depth_motion_ros.transforms import matrix_to_quaternion
 from depth_motion_ros.synthetic.renderer import SceneRenderer, SyntheticFrame
 from depth_motion_ros.synthetic.scene import Scene
+from depth_motion_ros.transforms import matrix_to_quaternion
 
 DEPTH_SCALE = 256.0          # uint16 PNG units per metre: 4 mm steps up to 255 m (KITTI's convention)
 BAG_EPOCH_NS = 1_700_000_000 * 10**9   # header stamps start here: realistic, fixed, reproducible
