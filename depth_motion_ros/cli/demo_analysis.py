@@ -134,14 +134,18 @@ def _object_motions(matched: list[tuple[FrameOutputs, Frame]]) -> tuple[list, li
     frame is the next input frame (a dropped frame makes the pair longer than the truth's one step)."""
     if not any(gt.object_motion is not None for _, gt in matched):
         return None
-    predicted, truth = [], []
+    predicted: list[np.ndarray | None] = []
+    truth: list[np.ndarray | None] = []
     for (outputs, gt), following in zip(matched, [*matched[1:], None], strict=True):
         consecutive = following is not None and following[1].index == gt.index + 1
         pair_truth = object_motion_truth_in_own_camera(gt, following[1]) if following and consecutive else None
         has_both = pair_truth is not None and outputs.motion_field is not None
         # The node's field is metres per second; the truth is the pair's displacement.
-        elapsed = (following[0].stamp_ns - outputs.stamp_ns) * 1e-9 if has_both else 0.0
-        predicted.append(outputs.motion_field * np.float32(elapsed) if has_both else None)
+        if has_both and following is not None and outputs.motion_field is not None:
+            elapsed = (following[0].stamp_ns - outputs.stamp_ns) * 1e-9
+            predicted.append(outputs.motion_field * np.float32(elapsed))
+        else:
+            predicted.append(None)
         truth.append(pair_truth if has_both else None)
     return predicted, truth
 

@@ -8,6 +8,9 @@ takes whatever channels the encoder gives at strides 2, 4, 8, 16 and 32, so the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,16 +21,20 @@ from .resnet_encoder import ResNet18Encoder, scaled_channels
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 
 
-def _init(module: nn.Module) -> nn.Module:
+ConvT = TypeVar("ConvT", nn.Conv2d, nn.ConvTranspose2d)
+
+
+def _init(module: ConvT) -> ConvT:
     nn.init.xavier_uniform_(module.weight)
+    assert module.bias is not None  # every decoder convolution has a bias
     nn.init.zeros_(module.bias)
     return module
 
 
-ACTIVATIONS = {"relu": F.relu, "elu": F.elu}
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "elu": F.elu}
 
 
-def build_encoder(name: str, width_multiplier: float) -> nn.Module:
+def build_encoder(name: str, width_multiplier: float) -> ResNet18Encoder | MobileNetV2Encoder:
     """The depth encoder of `ModelConfig.depth_encoder`. MobileNetV2 is always the 1.0 network (the width its
     ImageNet weights exist for); the width multiplier then scales the decoder only."""
     if name == "resnet18":

@@ -47,6 +47,7 @@ class SameConv2d(nn.Conv2d):
         # Without batch norm the random initialisation alone must keep the signal's scale: He's fan-in rule
         # (which, unlike fan-out, counts a depthwise kernel's true fan of 9) and unit gain before no ReLU.
         nn.init.kaiming_normal_(self.weight, mode="fan_in", nonlinearity="relu" if relu6 else "linear")
+        assert self.bias is not None  # built with bias=True
         nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -53,6 +53,7 @@ class Tensor:
         shape = [1] * values.ndim
         if self.scale.size > 1:
             shape[self.axis] = self.scale.size
+        assert self.zero_point is not None  # a quantised tensor carries both
         scale = self.scale.astype(np.float64).reshape(shape)
         zero_point = self.zero_point.astype(np.float64).reshape(shape)
         return (scale * (values - zero_point)).astype(np.float32)
@@ -148,7 +149,7 @@ def read_graph(path: str | os.PathLike) -> Graph:
 def input_quantisation(graph: Graph) -> tuple[float, float]:
     """(scale, zero point) of the uint8 image input: the network's float input is scale * (pixel - zero point)."""
     tensor = graph.tensors[graph.inputs[0]]
-    if tensor.scale is None or tensor.scale.size != 1:
+    if tensor.scale is None or tensor.zero_point is None or tensor.scale.size != 1:
         raise TflitePortError(f"input {tensor.name!r} is not a per-tensor quantised image")
     return float(tensor.scale[0]), float(tensor.zero_point[0])
 
@@ -187,12 +188,14 @@ def port_mobilenet_v2(path: str | os.PathLike) -> MobileNetV2Classifier:
                                   f"expected SAME, {expected_activation}")
         weight = _torch_weight(operator, graph.tensors[operator.inputs[1]].dequantised())
         bias = graph.tensors[operator.inputs[2]].dequantised()
-        if weight.shape != tuple(layer.weight.shape) or bias.shape != tuple(layer.bias.shape):
+        layer_bias = layer.bias
+        assert layer_bias is not None  # every ported convolution is built with a bias
+        if weight.shape != tuple(layer.weight.shape) or bias.shape != tuple(layer_bias.shape):
             raise TflitePortError(f"{where}: weights {weight.shape}, bias {bias.shape}; expected "
-                                  f"{tuple(layer.weight.shape)}, {tuple(layer.bias.shape)}")
+                                  f"{tuple(layer.weight.shape)}, {tuple(layer_bias.shape)}")
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight)))
-            layer.bias.copy_(torch.from_numpy(bias))
+            layer_bias.copy_(torch.from_numpy(bias))
     return classifier.eval()
 
 

@@ -131,7 +131,7 @@ class SpeedProfile:
     distances: np.ndarray
 
     def distance(self, time: float | np.ndarray) -> np.ndarray:
-        return np.interp(time, self.times, self.distances)
+        return np.asarray(np.interp(time, self.times, self.distances))
 
 
 def drive(limits: list[tuple[float, float, float]], stops: list[tuple[float, float]], cruise: float,

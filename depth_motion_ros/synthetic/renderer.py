@@ -57,7 +57,8 @@ def gl_context():
         except ImportError as exc:
             raise GLUnavailable("the renderer needs the moderngl package (pip install -r requirements.txt)") from exc
         try:
-            _context = moderngl.create_standalone_context(backend="egl")
+            # moderngl's stubs type `backend` as a dict; the runtime passes the name on to glcontext.
+            _context = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 (glcontext raises plain Exceptions)
             raise GLUnavailable(f"no headless EGL context ({exc}); install libegl1 libegl-mesa0 "
                                 "libgl1-mesa-dri (scripts/setup.sh, .ci/run)") from exc
@@ -200,7 +201,7 @@ class SceneRenderer:
         colour = np.frombuffer(self._fbo.read(components=4, attachment=0), np.uint8).reshape(*shape, 4)
         geometry = np.frombuffer(self._fbo.read(components=4, attachment=1, dtype="f4"),
                                  np.float32).reshape(*shape, 4)
-        mover = np.frombuffer(self._fbo.read(components=1, attachment=2, dtype="f4"), np.float32).reshape(shape)
+        mover_ids = np.frombuffer(self._fbo.read(components=1, attachment=2, dtype="f4"), np.float32).reshape(shape)
         depth = geometry[..., 3].copy()
         depth[~(depth > 0)] = np.nan
         rgb = apply_camera_model(np.ascontiguousarray(colour[..., :3]), scene.camera_model,
@@ -208,7 +209,7 @@ class SceneRenderer:
         return SyntheticFrame(index=index, timestamp=time, rgb=rgb, depth=depth, pose=scene.pose(time),
                               intrinsics=scene.intrinsics.copy(),
                               object_motion=np.ascontiguousarray(geometry[..., :3]),
-                              mover_id=np.rint(mover).astype(np.int16))
+                              mover_id=np.rint(mover_ids).astype(np.int16))
 
 
 def limit_threads(threads: int) -> None:

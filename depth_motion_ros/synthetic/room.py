@@ -74,14 +74,15 @@ class HandheldCamera:
     def position(self, time: float | np.ndarray) -> np.ndarray:
         """[3] position at `time`, or [T, 3] at an array of times."""
         shake = np.stack([wave(time) for wave in self.shake_translation], axis=-1)
-        return np.stack([self.centre[0] + self.x_wave(time), -self.eye_height - self.bob(time),
-                         self.centre[1] + self.z_wave(time)], axis=-1) + shake
+        position: np.ndarray = np.stack([self.centre[0] + self.x_wave(time), -self.eye_height - self.bob(time),
+                                         self.centre[1] + self.z_wave(time)], axis=-1) + shake
+        return position
 
     def pose(self, time: float) -> np.ndarray:
         yaw_shake, pitch_shake, roll_shake = (wave(time) for wave in self.shake_rotation)
-        rotation = (yaw_rotation(self.yaw0 + self.yaw_wave(time) + yaw_shake)
-                    @ pitch_rotation(self.pitch0 + self.pitch_wave(time) + pitch_shake)
-                    @ roll_rotation(self.roll_wave(time) + roll_shake))
+        rotation = (yaw_rotation(float(self.yaw0 + self.yaw_wave(time) + yaw_shake))
+                    @ pitch_rotation(float(self.pitch0 + self.pitch_wave(time) + pitch_shake))
+                    @ roll_rotation(float(self.roll_wave(time) + roll_shake)))
         return rigid(rotation, self.position(time))
 
     def footprint(self, times: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:

@@ -73,7 +73,7 @@ def box_on_ground(x: float, z: float, width: float, height: float, length: float
                   colour, seed: int, yaw: float = 0.0, base: float = 0.0) -> Box:
     """A box standing on the plane y = -base (x, z: centre of its footprint)."""
     return Box((x, -base - height / 2.0, z), (width / 2.0, height / 2.0, length / 2.0), material,
-               tuple(float(c) for c in colour), int(seed), yaw)
+               (float(colour[0]), float(colour[1]), float(colour[2])), int(seed), yaw)
 
 
 @dataclass(frozen=True)

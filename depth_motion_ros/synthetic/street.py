@@ -152,7 +152,7 @@ def _route(rng: np.random.Generator, grid: StreetGrid, start: np.ndarray, yaw: f
 
 
 def _building_colour(rng: np.random.Generator) -> np.ndarray:
-    return np.clip(_BUILDING_PALETTE[rng.integers(len(_BUILDING_PALETTE))] * rng.uniform(0.8, 1.15), 0, 1)
+    return np.asarray(np.clip(_BUILDING_PALETTE[rng.integers(len(_BUILDING_PALETTE))] * rng.uniform(0.8, 1.15), 0, 1))
 
 
 def _blocks(rng: np.random.Generator, grid: StreetGrid, lo: np.ndarray, hi: np.ndarray) -> list[Box]:
@@ -180,10 +180,10 @@ def _blocks(rng: np.random.Generator, grid: StreetGrid, lo: np.ndarray, hi: np.n
                     across = edge + inward * (setback + depth / 2)
                     if side < 2:
                         box = box_on_ground(across, middle, depth, height, length, FACADE,
-                                            _building_colour(rng), rng.integers(2**24))
+                                            _building_colour(rng), int(rng.integers(2**24)))
                     else:
                         box = box_on_ground(middle, across, length, height, depth, FACADE,
-                                            _building_colour(rng), rng.integers(2**24))
+                                            _building_colour(rng), int(rng.integers(2**24)))
                     boxes.append(box)
                     position += length + gap
     return boxes

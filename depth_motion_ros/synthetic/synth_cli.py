@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from depth_motion_ros.synthetic.renderer import SyntheticFrame
 from depth_motion_ros.synthetic.scene import WORLDS, SceneParams, make_scene
 from depth_motion_ros.synthetic.writers import write_scene
 
@@ -107,8 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         scene = make_scene(params)
         start = time.monotonic()
         with tqdm(total=params.frames, desc="rendering", unit="frame") as bar:
-            written = write_scene(scene, args.out, args.bag, args.name or world_name(params),
-                                  on_frame=lambda _: bar.update())
+            def advance(_: SyntheticFrame) -> None:
+                bar.update()
+            written = write_scene(scene, args.out, args.bag, args.name or world_name(params), on_frame=advance)
     except (ValueError, FileExistsError) as exc:
         print(f"depth_motion_synth: {exc}", file=sys.stderr)
         return 2

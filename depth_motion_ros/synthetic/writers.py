@@ -17,6 +17,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 import yaml
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
@@ -105,7 +106,7 @@ class CameraBagWriter:
         self.typestore = get_typestore(Stores.ROS2_HUMBLE)
         self._writer = Writer(self.path, version=8, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
-        self._connections: dict[str, object] = {}
+        self._connections: dict[str, Connection] = {}
 
     def __enter__(self) -> CameraBagWriter:
         return self
