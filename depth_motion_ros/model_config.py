@@ -47,7 +47,7 @@ class ModelConfig:
     reflect_padding: bool = False
     #: Activation of the depth decoder: 'relu' (official) or 'elu' (Monodepth2). With narrow decoders
     #: trained from scratch, ReLU units die: in a 0.5-width light run all 8 channels of the last decoder
-    #: layer were dead after 860 steps and the depth map was constant (docs/model-experiments.md). ELU
+    #: layer were dead after 860 steps and the depth map was constant (docs/decisions/cpu-training-from-scratch.md). ELU
     #: keeps a gradient for negative inputs, so a unit can recover.
     decoder_activation: str = "relu"
     #: Encoder of the depth U-Net: 'resnet18' (official) or 'mobilenet_v2' (MobileNetV2 1.0, which can start

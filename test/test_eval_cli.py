@@ -31,7 +31,7 @@ def test_depth_baselines_reproduce_the_readme_on_7scenes(shared_data: Path, tmp_
 
 
 # Standing still: the README's figures. Constant forward motion: the odometry prior a model must also beat,
-# measured once with the same code (docs/model-experiments.md, session 3).
+# measured once with the same code (docs/decisions/constant-forward-prior.md).
 @pytest.mark.parametrize("baseline, sequence, start, end, ate", [
     ("still", "7scenes_redkitchen", "800", "1000", 0.0161), ("still", "kitti_odometry_03", "641", "801", 1.170),
     ("forward", "7scenes_redkitchen", "800", "1000", 0.0136), ("forward", "kitti_odometry_03", "641", "801", 0.0291)])

@@ -38,19 +38,19 @@ class OptimConfig:
     lr_decay_factor: float = 0.1
     #: Train the motion network only and keep the depth network's weights as loaded (`--init-from`): a
     #: fresh motion network learns against a depth network that is already good, instead of dragging it
-    #: down while its own outputs are still noise (docs/model-experiments.md, session 4).
+    #: down while its own outputs are still noise (docs/decisions/frozen-depth-motion-stage.md).
     freeze_depth: bool = False
     #: Train the motion network's intrinsics head only (focal lengths and principal point), everything else
     #: as loaded (`--init-from`); needs `intrinsics: learned`, since with given intrinsics the head's output
-    #: is not used and gets no gradient (docs/model-experiments.md, session 6).
+    #: is not used and gets no gradient (docs/decisions/intrinsics-head.md).
     intrinsics_only: bool = False
     #: Train the motion network's object-motion field only (the residual translation and its refinement
     #: blocks), everything else as loaded (`--init-from`): depth, ego-motion and intrinsics stay bit-identical
-    #: while the field learns (docs/model-experiments.md, session 7).
+    #: while the field learns (docs/decisions/object-motion-photometric.md).
     object_motion_only: bool = False
     #: Train the depth network only and keep the motion network's weights as loaded (`--init-from`): with
     #: `pose_refinement` the losses use photometrically refined camera motion, so the motion network would
-    #: get no ego-motion gradient anyway (docs/model-experiments.md, session 8).
+    #: get no ego-motion gradient anyway (docs/decisions/depth-against-refined-poses.md).
     freeze_motion: bool = False
 
     def lr_at(self, step: int) -> float:

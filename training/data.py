@@ -61,7 +61,7 @@ class SourceSpec:
     stride: int | None = None
     #: Camera motion this source's losses use (None: the config's `pose_refinement`; needs
     #: `optim.freeze_motion` unless "none"). Handheld indoor video and driving differ: the refined
-    #: translation helps the first and hurts the second (docs/model-experiments.md, sessions 8 and 9).
+    #: translation helps the first and hurts the second (docs/decisions/per-source-refinement.md).
     pose_refinement: str | None = None
     #: Frames [first, end) this source's training pairs are drawn from (None: all of its training part).
     #: The time split is applied first, so a range never reaches the held-out frames; the frames left out
@@ -183,11 +183,11 @@ def square_pixel_aspect(cache: FrameCache, cached_k: np.ndarray, sample_k: np.nd
     """fy / fx of a sample's camera if the source camera has square pixels (fx = fy at the source size).
 
     Why: every frame reaches the network resized to one input size, so the aspect ratio its pixels had is
-    not in the image, and the motion network's learned fy is not observable (docs/model-experiments.md,
-    session 9). Inference therefore takes fy for square pixels (`square_pixel_intrinsics`); training with
-    learned intrinsics does the same with this factor. Resizing the source to the cache and the crop and
-    resize of augmentation each scale x and y by their own factors; `cached_k` -> `sample_k` carries the
-    second (any matrix works: only the ratio of the focal lengths' changes is used).
+    not in the image, and the motion network's learned fy is not observable
+    (docs/decisions/square-pixel-intrinsics.md). Inference therefore takes fy for square pixels
+    (`square_pixel_intrinsics`); training with learned intrinsics does the same with this factor. Resizing
+    the source to the cache and the crop and resize of augmentation each scale x and y by their own factors;
+    `cached_k` -> `sample_k` carries the second (any matrix works: only the ratio of the focal lengths' changes is used).
     """
     source_h, source_w = cache.source_hw
     to_cache = (cache.height / source_h) / (cache.width / source_w)

@@ -84,12 +84,12 @@ class LossOptions:
     the warp cannot use (out of bounds, or behind frame 2's surface with ``occlusion_aware``) costs its
     unwarped error, never zero: a loss that drops such pixels rewards warps that push pixels out of view
     or make them worse than no warp, and from scratch the motion network learns exactly that (a
-    constant, input-independent motion; docs/model-experiments.md).
+    constant, input-independent motion; docs/decisions/auto-mask-minimum.md).
 
     ``auto_mask_leak`` (ours, 0 = Monodepth2): with the auto-mask, a usable pixel that the warp explains
     worse than no warp costs its unwarped error PLUS this fraction of its warped error. Without it a
     badly wrong motion costs exactly what no motion costs and gets no gradient from those pixels, so
-    nothing pulls a runaway rotation back (run Y, docs/model-experiments.md, session 4).
+    nothing pulls a runaway rotation back (docs/decisions/auto-mask-leak.md).
     """
 
     occlusion_aware: bool = True

@@ -4,7 +4,7 @@ The official code runs the motion network on both orders of every pair and ties 
 with the cycle-consistency losses, so the network itself must tell which frame came first. On our
 CPU-sized light networks it did not: on KITTI the sign of forward translation stayed random from pair
 to pair for 7000 steps, because with the per-pixel-minimum auto-mask a wrong-sign warp costs exactly
-what no warp costs and so gets almost no gradient (docs/model-experiments.md, session 3). With
+what no warp costs and so gets almost no gradient (docs/decisions/reverse-motion-inverted.md). With
 ``reverse_motion: inverted`` the network only ever sees pairs in temporal order, as Monodepth2's and
 SfMLearner's pose networks do and as the node feeds it, and the reverse direction is derived here:
 

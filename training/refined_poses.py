@@ -1,7 +1,7 @@
 """Camera motion for the losses from direct image alignment instead of the motion network's regression.
 
 Why: on slow handheld video the light motion network's pose is not the one that best explains the two
-frames for the current depth (docs/model-experiments.md, session 8: on the 7-Scenes training frames the
+frames for the current depth (docs/decisions/depth-against-refined-poses.md: on the 7-Scenes training frames the
 network's depth with its own refined pose warps worse than a fixed ramp does with its refined pose). A
 depth network trained against such a pose learns to compensate the pose's error instead of the scene's
 shape. Refining the pose for the current depth at every step (Gauss-Newton on the photometric error, the

@@ -1,10 +1,10 @@
 """Supervision of the object-motion field by rendered sequences whose per-pixel motion is exact.
 
 Why: on this project's data the photometric loss does not teach the field, even with the true depth and
-ego-motion (docs/model-experiments.md, session 7), while the renderer of `depth_motion_synth` knows every
+ego-motion (docs/decisions/object-motion-photometric.md), while the renderer of `depth_motion_synth` knows every
 pixel's motion. With `rendered_motion.weight > 0` each training step adds an L1 loss between the field the
-motion network predicts for a few rendered pairs and their true motion (session 12, runs F1-F3). Alone it
-also fires on real images that look unlike the renders; together with the official field loss on real
+motion network predicts for a few rendered pairs and their true motion
+(docs/decisions/rendered-motion-supervision.md). Alone it also fires on real images that look unlike the renders; together with the official field loss on real
 video it stays sparse there.
 
 The field is in model units, the motion in metres, so the field is multiplied by a per-frame scale, the

@@ -253,7 +253,7 @@ class Trainer:
 
     def _init_weights(self, path: Path) -> None:
         """Start from another checkpoint's weights (e.g. the bundled model) with a fresh optimizer at step 0:
-        fine-tuning on a robot's own recordings, or carrying a model from one session's run into the next."""
+        fine-tuning on a robot's own recordings, or continuing another run's model under a new recipe."""
         loaded = load_checkpoint(path, map_location="cpu")
         wanted = self.config.model
         # Both networks are fully convolutional, so the input size is not part of the weights: a model can be

@@ -1,7 +1,7 @@
 """Online adaptation: the depth network keeps learning, self-supervised, from the frames it has just seen.
 
 Why. The bundled depth network was trained on a few recordings; on a new scene it falls back on priors
-(on the 7-Scenes validation frames it cannot be told from a fixed ramp, docs/model-experiments.md). The
+(on the 7-Scenes validation frames it cannot be told from a fixed ramp, docs/decisions/figure-intervals.md). The
 frames a robot has just recorded are exactly the data that would teach it this scene, and the pose
 refinement (geometry/direct_alignment.py) already gives the camera motion between them. So, as in
 test-time adaptation (struct2depth's online refinement, Casser et al. 2019; CoMoDA, Kuznietsov et al.

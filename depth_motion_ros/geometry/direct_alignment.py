@@ -2,7 +2,7 @@
 
 The motion network regresses one frame pair's motion from 96x160 pixels in a single pass; at that size
 small rotations are hard to tell from sideways translation, and its per-frame rotation error on the
-validation recordings stays near that of standing still (docs/model-experiments.md). Given the predicted
+validation recordings stays near that of standing still (docs/decisions/pose-refinement.md). Given the predicted
 depth of frame 1 and the camera intrinsics, the same photometric error the networks were trained with can
 be minimised over the six (or three) pose parameters directly: Gauss-Newton on the grey-level residual,
 coarse to fine, with Huber weights so that moving objects and occlusions count less. The network's motion
@@ -41,7 +41,7 @@ CONVERGED_STEP = 1e-5
 
 @dataclass(frozen=True)
 class AlignmentOptions:
-    """How the refinement runs (figures per mode: docs/model-experiments.md, "Session 6").
+    """How the refinement runs (figures per mode: docs/decisions/pose-refinement.md).
 
     The pyramid, step count and Huber threshold are textbook values set before any measurement; none was
     tuned on the evaluation frames.

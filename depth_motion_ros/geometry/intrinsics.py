@@ -62,7 +62,7 @@ def square_pixel_intrinsics(intrinsics: Matrix, at_size: tuple[int, int], image_
     image had (a 1241x376 KITTI frame and a 640x480 one both arrive as 160x96), so the fy it predicts at
     that size is not observable from the pixels, while fx (the horizontal field of view) is. The motion
     network's learned fy was 28 % off on 7-Scenes and 46 % on KITTI against 7 % and 9 % for fx
-    (docs/model-experiments.md, session 9). Nearly every camera has square pixels, so fy follows from fx
+    (docs/decisions/square-pixel-intrinsics.md). Nearly every camera has square pixels, so fy follows from fx
     and the original size, which the caller knows.
     """
     (h_at, w_at), (height, width) = at_size, image_size
