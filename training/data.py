@@ -187,7 +187,8 @@ def square_pixel_aspect(cache: FrameCache, cached_k: np.ndarray, sample_k: np.nd
     (docs/decisions/square-pixel-intrinsics.md). Inference therefore takes fy for square pixels
     (`square_pixel_intrinsics`); training with learned intrinsics does the same with this factor. Resizing
     the source to the cache and the crop and resize of augmentation each scale x and y by their own factors;
-    `cached_k` -> `sample_k` carries the second (any matrix works: only the ratio of the focal lengths' changes is used).
+    `cached_k` -> `sample_k` carries the second (any matrix works: only the ratio of the focal lengths'
+    changes is used).
     """
     source_h, source_w = cache.source_hw
     to_cache = (cache.height / source_h) / (cache.width / source_w)

@@ -4,8 +4,8 @@ Why: on this project's data the photometric loss does not teach the field, even 
 ego-motion (docs/decisions/object-motion-photometric.md), while the renderer of `depth_motion_synth` knows every
 pixel's motion. With `rendered_motion.weight > 0` each training step adds an L1 loss between the field the
 motion network predicts for a few rendered pairs and their true motion
-(docs/decisions/rendered-motion-supervision.md). Alone it also fires on real images that look unlike the renders; together with the official field loss on real
-video it stays sparse there.
+(docs/decisions/rendered-motion-supervision.md). Alone it also fires on real images that look unlike the
+renders; together with the official field loss on real video it stays sparse there.
 
 The field is in model units, the motion in metres, so the field is multiplied by a per-frame scale, the
 median over the frame's pixels of true / predicted depth (`depth_motion_eval` scales by the ratio of the two
