@@ -52,6 +52,27 @@ def _source_card(source: dict) -> dict:
     return card
 
 
+#: What each group of `optim.train` is called in the card.
+_GROUP_NAMES = {"depth": "depth", "ego_motion": "ego-motion", "intrinsics": "intrinsics head",
+                "object_motion": "object-motion field"}
+#: Stages recorded before `optim.train` existed named what they trained with one flag each.
+_LEGACY_STAGES = {"intrinsics_only": "intrinsics head", "object_motion_only": "object-motion field",
+                  "freeze_depth": "motion", "freeze_motion": "depth"}
+
+
+def _trained_networks(optim: dict) -> str:
+    """What a stage trained, from its recipe's `optim` section (old stage flags included)."""
+    for flag, name in _LEGACY_STAGES.items():
+        if optim.get(flag):
+            return name
+    groups = optim.get("train")
+    if not groups or set(groups) == set(_GROUP_NAMES):
+        return "depth and motion"
+    if set(groups) == {"ego_motion", "intrinsics", "object_motion"}:
+        return "motion"
+    return ", ".join(_GROUP_NAMES[group] for group in groups)
+
+
 def _stage_card(meta: dict, strides: list | None = None) -> dict:
     """Steps, time, recipe and sources of one training stage (one run, before any --init-from chain)."""
     sources = [dict(s) for s in meta.get("sources") or []]
@@ -60,10 +81,7 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
             source["stride"] = stride
     config = meta.get("training_config") or {}
     optim = config.get("optim") or {}
-    networks = ("intrinsics head" if optim.get("intrinsics_only") else
-                "object-motion field" if optim.get("object_motion_only") else
-                "motion" if optim.get("freeze_depth") else
-                "depth" if optim.get("freeze_motion") else "depth and motion")
+    networks = _trained_networks(optim)
     card = {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
             "networks": networks, "training_config": config or None,
             "sources": [_source_card(s) for s in sources]}
@@ -162,8 +180,9 @@ def _recipe(config: dict) -> str:
     optim = config.get("optim") or {}
     loss = config.get("loss") or {}
     parts = [f"{model.get('input_height')} x {model.get('input_width')}", f"lr {optim.get('lr')}"]
-    parts += [f"`{flag}`" for flag in ("freeze_depth", "freeze_motion", "intrinsics_only", "object_motion_only")
-              if optim.get(flag)]
+    parts += [f"`{flag}`" for flag in _LEGACY_STAGES if optim.get(flag)]
+    if optim.get("train") and set(optim["train"]) != set(_GROUP_NAMES):
+        parts.append(f"trains {', '.join(optim['train'])}")
     for key in ("reverse_motion", "pose_refinement", "intrinsics"):
         if config.get(key):
             parts.append(f"{key}: {config[key]}")

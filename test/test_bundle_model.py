@@ -151,6 +151,10 @@ def test_a_release_record_without_its_stages_reads_them_from_the_release_file(bu
 @pytest.mark.parametrize("optim, networks", [({"intrinsics_only": True}, "intrinsics head"),
                                              ({"object_motion_only": True}, "object-motion field"),
                                              ({"freeze_depth": True}, "motion"), ({"freeze_motion": True}, "depth"),
+                                             ({"train": ["ego_motion", "intrinsics", "object_motion"]}, "motion"),
+                                             ({"train": ["intrinsics"]}, "intrinsics head"),
+                                             ({"train": ["depth", "ego_motion", "intrinsics", "object_motion"]},
+                                              "depth and motion"),
                                              ({}, "depth and motion")])
 def test_each_stage_says_which_networks_it_trained(bundle_model, training_checkpoint, tmp_path, optim, networks):
     model = load_checkpoint(training_checkpoint).model

@@ -82,7 +82,7 @@ def test_given_section_validates():
     with pytest.raises(ValueError, match="true or false"):
         GivenGroundTruth(depth="yes")  # type: ignore[arg-type]
     content.update(given={"ego_motion": True}, pose_refinement="full")
-    content["optim"] = {**content["optim"], "freeze_motion": True}
+    content["optim"] = {**content["optim"], "train": ["depth"]}
     with pytest.raises(ValueError, match="given.ego_motion"):
         config_from_dict(content)
 

@@ -1,4 +1,4 @@
-"""Training against refined camera motion (training/refined_poses.py, `pose_refinement` with `freeze_motion`)."""
+"""Training against refined camera motion (training/refined_poses.py, `pose_refinement` with a depth stage)."""
 from __future__ import annotations
 
 import dataclasses
@@ -74,16 +74,19 @@ def _with(config, **changes):
     return config_from_dict(content)
 
 
-def test_config_refuses_refinement_without_a_frozen_motion_network_and_conflicting_freezes():
+def test_config_refuses_refinement_while_ego_motion_trains_and_names_the_stage_flags_replacement():
     config = tiny_config()
-    with pytest.raises(ValueError, match="freeze_motion"):
+    with pytest.raises(ValueError, match="leave ego_motion out of optim.train"):
         _with(config, pose_refinement="full")
     with pytest.raises(ValueError, match="pose_refinement must be one of"):
-        _with(config, pose_refinement="bundle", optim={"freeze_motion": True})
-    with pytest.raises(ValueError, match="cannot be combined"):
-        _with(config, optim={"freeze_motion": True, "freeze_depth": True})
+        _with(config, pose_refinement="bundle", optim={"train": ["depth"]})
+    replaced = r"optim.freeze_motion was replaced by optim.train: write `train: \['depth'\]`"
+    with pytest.raises(ValueError, match=replaced):
+        _with(config, optim={"freeze_motion": True})
+    with pytest.raises(ValueError, match="distinct groups"):
+        _with(config, optim={"train": ["depth", "pose"]})
     recipe = read_config_mapping("light")
-    recipe.update(pose_refinement="rotation", optim={**recipe["optim"], "freeze_motion": True})
+    recipe.update(pose_refinement="rotation", optim={**recipe["optim"], "train": ["depth"]})
     assert config_from_dict(recipe).pose_refinement == "rotation"
 
 
@@ -107,9 +110,9 @@ def _record_refinements(monkeypatch) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("both_orders", [True, False])
-def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, monkeypatch, both_orders):  # noqa: F811
+def test_a_depth_stage_with_refinement_trains_the_depth_network_only(tiny_run, monkeypatch, both_orders):  # noqa: F811
     config, spec, tmp = tiny_run
-    config = _with(config, pose_refinement="full", optim={"freeze_motion": True},
+    config = _with(config, pose_refinement="full", optim={"train": ["depth"]},
                    reverse_motion="predicted" if both_orders else "inverted")
     with pytest.raises(ValueError, match="--init-from"):  # a frozen random motion network is never wanted
         Trainer(config, [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
@@ -134,11 +137,11 @@ def test_freeze_motion_with_refinement_trains_the_depth_network_only(tiny_run, m
 def test_a_source_s_own_refinement_overrides_the_config_s(tiny_run, monkeypatch):  # noqa: F811
     config, spec, tmp = tiny_run
     indoor = dataclasses.replace(spec, pose_refinement="full")
-    with pytest.raises(ValueError, match="needs optim.freeze_motion"):
+    with pytest.raises(ValueError, match="leave ego_motion out of optim.train"):
         Trainer(config, [indoor, spec], tmp / "refused", device="cpu", cache_dir=tmp / "cache")
     start = _one_step_checkpoint(spec, tmp)
     refined_batches = _record_refinements(monkeypatch)
-    config = _with(config, optim={"freeze_motion": True})  # the config's own pose_refinement stays "none"
+    config = _with(config, optim={"train": ["depth"]})  # the config's own pose_refinement stays "none"
     result = Trainer(config.with_max_steps(3), [indoor, spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
                      init_from=start).run()
     assert {mode for modes in refined_batches for mode in modes} == {"full", "none"}
@@ -148,5 +151,5 @@ def test_a_source_s_own_refinement_overrides_the_config_s(tiny_run, monkeypatch)
 
 def test_the_trainer_config_round_trips_the_new_fields(tiny_run):  # noqa: F811
     config, _, _ = tiny_run
-    config = _with(config, pose_refinement="rotation", optim={"freeze_motion": True})
+    config = _with(config, pose_refinement="rotation", optim={"train": ["depth"]})
     assert dataclasses.asdict(config_from_dict(config.to_dict())) == dataclasses.asdict(config)

@@ -71,7 +71,7 @@ def test_the_trainer_adds_the_term_trains_only_the_field_and_records_the_folders
     config, spec, tmp = tiny_run
     Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
     start = tmp / "start" / "checkpoints" / "last.pt"
-    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, object_motion_only=True),
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, train=("object_motion",)),
                                  schedule=dataclasses.replace(config.schedule, motion_field_burnin_steps=0),
                                  rendered_motion=RenderedMotionConfig(weight=1.0, batch_size=2))
     with pytest.raises(ValueError, match="give both or neither"):

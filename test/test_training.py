@@ -147,9 +147,10 @@ def test_resume_refuses_a_different_square_pixels_setting_and_reads_old_runs_as_
     assert Trainer(official, [spec], tmp / "run", resume=True, device="cpu", cache_dir=tmp / "cache").state.step == 2
 
 
-def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
+def test_a_motion_stage_trains_the_motion_network_only_and_resumes(tiny_run):
     config, spec, tmp = tiny_run
-    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, freeze_depth=True))
+    motion_groups = ("ego_motion", "intrinsics", "object_motion")
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, train=motion_groups))
     with pytest.raises(ValueError, match="--init-from"):  # a frozen random depth network is never wanted
         Trainer(config, [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache")
     start = tmp / "start.pt"
@@ -169,15 +170,15 @@ def test_freeze_depth_trains_the_motion_network_only_and_resumes(tiny_run):
     assert {"rotation_scale", "translation_scale", "encoder.0.weight", "background_motion.weight"} <= set(changed)
 
 
-def test_intrinsics_only_trains_the_intrinsics_head_and_nothing_else(tiny_run):
+def test_an_intrinsics_stage_trains_the_intrinsics_head_and_nothing_else(tiny_run):
     config, spec, tmp = tiny_run
-    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, intrinsics_only=True))
+    intrinsics_only = dataclasses.replace(config.optim, train=("intrinsics",))
+    with pytest.raises(ValueError, match="intrinsics: learned"):
+        dataclasses.replace(config, optim=intrinsics_only)
+    config = dataclasses.replace(config, optim=intrinsics_only, intrinsics="learned")
     start = tmp / "start.pt"
     Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
     (tmp / "start" / "checkpoints" / "last.pt").rename(start)
-    with pytest.raises(ValueError, match="intrinsics: learned"):
-        Trainer(config, [spec], tmp / "given", device="cpu", cache_dir=tmp / "cache", init_from=start)
-    config = dataclasses.replace(config, intrinsics="learned")
     with pytest.raises(ValueError, match="--init-from"):
         Trainer(config, [spec], tmp / "fresh", device="cpu", cache_dir=tmp / "cache")
     trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
@@ -188,18 +189,15 @@ def test_intrinsics_only_trains_the_intrinsics_head_and_nothing_else(tiny_run):
     assert changed == {"motion_net.focal_head.weight", "motion_net.focal_head.bias", "motion_net.offset_head.weight"}
 
 
-def test_object_motion_only_trains_the_object_motion_field_and_nothing_else(tiny_run):
+def test_a_field_stage_trains_the_object_motion_field_and_nothing_else(tiny_run):
     config, spec, tmp = tiny_run
     start = tmp / "start.pt"
     Trainer(tiny_config().with_max_steps(1), [spec], tmp / "start", device="cpu", cache_dir=tmp / "cache").run()
     (tmp / "start" / "checkpoints" / "last.pt").rename(start)
-    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, object_motion_only=True),
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, train=("object_motion",)),
                                  schedule=dataclasses.replace(config.schedule, motion_field_burnin_steps=0))
-    with pytest.raises(ValueError, match="--init-from"):
+    with pytest.raises(ValueError, match="keeps depth, ego_motion, intrinsics as loaded: give --init-from"):
         Trainer(config, [spec], tmp / "fresh", device="cpu", cache_dir=tmp / "cache")
-    both = dataclasses.replace(config, optim=dataclasses.replace(config.optim, intrinsics_only=True))
-    with pytest.raises(ValueError, match="give one"):
-        Trainer(both, [spec], tmp / "both", device="cpu", cache_dir=tmp / "cache", init_from=start)
     trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
                       init_from=start)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}

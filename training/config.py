@@ -19,6 +19,7 @@ from depth_motion_ros.model_config import PRESETS, ModelConfig, get_model_config
 from depth_motion_ros.training.augment import AugmentConfig
 from depth_motion_ros.training.data import DataConfig
 from depth_motion_ros.training.losses import LossOptions, LossWeights
+from depth_motion_ros.training.stages import PARAMETER_GROUPS
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 INTRINSICS_MODES = ("given", "learned", "auto")
@@ -36,22 +37,21 @@ class OptimConfig:
     #: (0: constant learning rate, the official recipe).
     lr_decay_step: int = 0
     lr_decay_factor: float = 0.1
-    #: Train the motion network only and keep the depth network's weights as loaded (`--init-from`): a
-    #: fresh motion network learns against a depth network that is already good, instead of dragging it
-    #: down while its own outputs are still noise (docs/decisions/frozen-depth-motion-stage.md).
-    freeze_depth: bool = False
-    #: Train the motion network's intrinsics head only (focal lengths and principal point), everything else
-    #: as loaded (`--init-from`); needs `intrinsics: learned`, since with given intrinsics the head's output
-    #: is not used and gets no gradient (docs/decisions/intrinsics-head.md).
-    intrinsics_only: bool = False
-    #: Train the motion network's object-motion field only (the residual translation and its refinement
-    #: blocks), everything else as loaded (`--init-from`): depth, ego-motion and intrinsics stay bit-identical
-    #: while the field learns (docs/decisions/object-motion-photometric.md).
-    object_motion_only: bool = False
-    #: Train the depth network only and keep the motion network's weights as loaded (`--init-from`): with
-    #: `pose_refinement` the losses use photometrically refined camera motion, so the motion network would
-    #: get no ego-motion gradient anyway (docs/decisions/depth-against-refined-poses.md).
-    freeze_motion: bool = False
+    #: The parameter groups this stage trains (training/stages.py); the others keep the weights they were
+    #: loaded with (`--init-from`). E.g. [ego_motion, intrinsics, object_motion]: a fresh motion network
+    #: learns against a finished depth network instead of dragging it down while its own outputs are noise
+    #: (docs/decisions/frozen-depth-motion-stage.md); [intrinsics]: the intrinsics head alone
+    #: (docs/decisions/intrinsics-head.md); [object_motion]: the field alone, depth and ego-motion
+    #: bit-identical (docs/decisions/object-motion-photometric.md); [depth]: depth against refined poses
+    #: (docs/decisions/depth-against-refined-poses.md).
+    train: tuple[str, ...] = PARAMETER_GROUPS
+
+    def __post_init__(self) -> None:
+        train = tuple(self.train) if isinstance(self.train, (list, tuple)) else (self.train,)
+        unknown = [group for group in train if group not in PARAMETER_GROUPS]
+        if unknown or not train or len(set(train)) != len(train):
+            raise ValueError(f"optim.train must list distinct groups of {list(PARAMETER_GROUPS)}, got {list(train)}")
+        object.__setattr__(self, "train", train)
 
     def lr_at(self, step: int) -> float:
         """Learning rate of global step ``step`` (a pure function of the step, so resuming repeats it)."""
@@ -150,7 +150,7 @@ class TrainConfig:
     reverse_motion: str = "predicted"
     #: Camera motion the losses use: the motion network's ("none", official) or that motion refined by direct
     #: image alignment against the current depth, without gradient ("rotation", "full"; the node's
-    #: `pose_refinement`, geometry/direct_alignment.py). Needs `optim.freeze_motion`.
+    #: `pose_refinement`, geometry/direct_alignment.py). Needs ego_motion left out of `optim.train`.
     pose_refinement: str = "none"
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -173,26 +173,38 @@ class TrainConfig:
             raise ValueError(f"reverse_motion must be one of {REVERSE_MOTION_MODES}, got {self.reverse_motion!r}")
         if self.pose_refinement not in REFINEMENT_MODES:
             raise ValueError(f"pose_refinement must be one of {REFINEMENT_MODES}, got {self.pose_refinement!r}")
-        if self.pose_refinement != "none" and not self.optim.freeze_motion:
+        if self.pose_refinement != "none" and "ego_motion" in self.optim.train:
             raise ValueError("pose_refinement replaces the motion network's camera motion in the losses, so that "
-                             "network would learn no ego-motion: it needs optim.freeze_motion: true")
+                             "network would learn no ego-motion: leave ego_motion out of optim.train")
         if self.given.ego_motion and self.pose_refinement != "none":
             raise ValueError("given.ego_motion replaces the camera motion with the true one: pose_refinement "
                              "would have nothing to act on")
-        if self.given.depth and (self.optim.freeze_motion or self.optim.intrinsics_only):
-            raise ValueError("given.depth leaves only the motion network to train: it cannot be combined with "
-                             "optim.freeze_motion or optim.intrinsics_only")
-        if self.optim.freeze_motion and (self.optim.freeze_depth or self.optim.intrinsics_only
-                                         or self.optim.object_motion_only):
-            raise ValueError("optim.freeze_motion trains the depth network only: it cannot be combined with "
-                             "freeze_depth, intrinsics_only or object_motion_only")
+        if not self.trained_groups:
+            raise ValueError(f"nothing to train: optim.train {list(self.optim.train)} lists only what `given` "
+                             "replaces by the ground truth")
+        if self.trained_groups == ("intrinsics",) and self.intrinsics != "learned":
+            raise ValueError("optim.train [intrinsics] needs intrinsics: learned (with given intrinsics the head's "
+                             "output is not used and gets no gradient)")
+
+    @property
+    def trained_groups(self) -> tuple[str, ...]:
+        """`optim.train` less what `given` replaces by the ground truth (it would get no gradient)."""
+        replaced = {"depth"} if self.given.depth else set()
+        replaced |= {"ego_motion"} if self.given.ego_motion else set()
+        return tuple(group for group in self.optim.train if group not in replaced)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        content = dataclasses.asdict(self)
+        content["optim"]["train"] = list(self.optim.train)  # YAML and JSON readers expect a list
+        return content
 
     def with_max_steps(self, max_steps: int) -> TrainConfig:
         return dataclasses.replace(self, run=dataclasses.replace(self.run, max_steps=max_steps))
 
+
+#: Stage flags of recipes written before `optim.train`, and the groups each trained.
+LEGACY_STAGE_FLAGS = {"freeze_depth": ("ego_motion", "intrinsics", "object_motion"), "freeze_motion": ("depth",),
+                      "intrinsics_only": ("intrinsics",), "object_motion_only": ("object_motion",)}
 
 _SECTIONS = {"data": DataConfig, "augment": AugmentConfig, "loss_weights": LossWeights, "loss": LossOptions,
              "optim": OptimConfig, "schedule": ScheduleConfig, "run": RunConfig, "validation": ValidationConfig,
@@ -264,6 +276,10 @@ def config_from_dict(content: dict) -> TrainConfig:
     if model_section is None:
         raise ValueError("the config needs a 'model' section (e.g. 'model: {preset: light}')")
     model = _model_config(model_section)
+    legacy = sorted(set(content.get("optim") or {}) & set(LEGACY_STAGE_FLAGS))
+    if legacy:
+        flag = legacy[0]
+        raise ValueError(f"optim.{flag} was replaced by optim.train: write `train: {list(LEGACY_STAGE_FLAGS[flag])}`")
     sections = {name: _section(cls, content.get(name, {}), name) for name, cls in _SECTIONS.items()}
     return TrainConfig(model=model, intrinsics=content.get("intrinsics", "auto"),
                        square_pixels=content.get("square_pixels", True),

@@ -60,7 +60,7 @@ class SourceSpec:
     #: both a useful parallax.
     stride: int | None = None
     #: Camera motion this source's losses use (None: the config's `pose_refinement`; needs
-    #: `optim.freeze_motion` unless "none"). Handheld indoor video and driving differ: the refined
+    #: ego_motion left out of `optim.train` unless "none"). Handheld indoor video and driving differ: the refined
     #: translation helps the first and hurts the second (docs/decisions/per-source-refinement.md).
     pose_refinement: str | None = None
     #: Frames [first, end) this source's training pairs are drawn from (None: all of its training part).

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, action=_RefinementAction,
                         help="camera motion of the preceding source's losses: the motion network's, or refined "
                              "by direct alignment (default: the config's pose_refinement; needs "
-                             "optim.freeze_motion unless none)")
+                             "ego_motion out of optim.train unless none)")
     parser.add_argument("--frames", type=_frame_range, action=_FramesAction, metavar="FIRST:END",
                         help="draw the preceding source's training pairs from frames FIRST..END-1 only (the "
                              "held-out last part stays out either way): keep a stretch out of training as a "

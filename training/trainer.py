@@ -47,6 +47,7 @@ from depth_motion_ros.training.motion_inversion import invert_rigid_motion, with
 from depth_motion_ros.training.refined_poses import with_refined_camera_motion
 from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
+from depth_motion_ros.training.stages import PARAMETER_GROUPS, set_trainable
 from depth_motion_ros.training.summaries import training_images
 
 if TYPE_CHECKING:
@@ -137,31 +138,18 @@ class Trainer:
         if encoder_weights is not None and (resume or init_from is not None):
             raise ValueError("--encoder-weights initialises a new run's depth encoder; --resume and --init-from "
                              "load every weight: give one of them")
-        if config.optim.freeze_depth and not resume and init_from is None:
-            raise ValueError("optim.freeze_depth keeps the depth network as loaded: give --init-from with a "
-                             "trained depth network (e.g. the bundled model)")
-        if config.optim.intrinsics_only and not resume and init_from is None:
-            raise ValueError("optim.intrinsics_only keeps both networks as loaded: give --init-from with a "
-                             "trained model (e.g. the bundled model)")
-        if config.optim.object_motion_only and not resume and init_from is None:
-            raise ValueError("optim.object_motion_only keeps depth and ego-motion as loaded: give --init-from with "
-                             "a trained model (e.g. the bundled model)")
-        if config.optim.freeze_motion and not resume and init_from is None:
-            raise ValueError("optim.freeze_motion keeps the motion network as loaded: give --init-from with a "
-                             "trained motion network (e.g. the bundled model)")
-        if config.optim.object_motion_only and config.optim.intrinsics_only:
-            raise ValueError("optim.object_motion_only and optim.intrinsics_only each train one head: give one")
-        if config.optim.intrinsics_only and config.intrinsics != "learned":
-            raise ValueError("optim.intrinsics_only needs intrinsics: learned (with given intrinsics the head's "
-                             "output is not used and gets no gradient)")
+        kept = [group for group in PARAMETER_GROUPS if group not in config.optim.train]
+        if kept and not resume and init_from is None:
+            raise ValueError(f"optim.train keeps {', '.join(kept)} as loaded: give --init-from with a trained model "
+                             "(e.g. the bundled model)")
         self.config = config
         #: Camera motion each source's losses use (`SourceSpec.pose_refinement`, else the config's).
         self._refinement = [spec.pose_refinement or config.pose_refinement for spec in sources]
         for mode in set(self._refinement):
             AlignmentOptions(mode=mode)  # refuses an unknown mode now rather than at the first step
-        if any(mode != "none" for mode in self._refinement) and not config.optim.freeze_motion:
+        if any(mode != "none" for mode in self._refinement) and "ego_motion" in config.optim.train:
             raise ValueError("a source's pose_refinement replaces the motion network's camera motion in the losses, "
-                             "so that network would learn no ego-motion: it needs optim.freeze_motion: true")
+                             "so that network would learn no ego-motion: leave ego_motion out of optim.train")
         self.sources = sources
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / CHECKPOINT_DIR
@@ -196,18 +184,7 @@ class Trainer:
         self.encoder_weights = str(encoder_weights) if encoder_weights is not None else None
         if encoder_weights is not None:
             load_encoder_weights(self.model, encoder_weights)
-        if config.optim.freeze_depth or config.given.depth:  # before DistributedDataParallel, which registers
-            self.model.depth_net.requires_grad_(False)             # what needs gradients
-        if config.optim.freeze_motion:
-            self.model.motion_net.requires_grad_(False)
-        if config.optim.intrinsics_only:
-            self.model.requires_grad_(False)
-            self.model.motion_net.focal_head.requires_grad_(True)
-            self.model.motion_net.offset_head.requires_grad_(True)
-        if config.optim.object_motion_only:
-            self.model.requires_grad_(False)
-            self.model.motion_net.unrefined_residual.requires_grad_(True)
-            self.model.motion_net.refinements.requires_grad_(True)
+        set_trainable(self.model, config.trained_groups)  # before DistributedDataParallel registers them
         self.forward_module: nn.Module = TrainingForward(self.model, self._both_orders)
         if self.context.distributed:
             self.forward_module = nn.parallel.DistributedDataParallel(
