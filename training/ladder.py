@@ -13,7 +13,7 @@ true camera motion replaces the network's where a rung gives that.
 Figures, over consecutive pairs of every sequence (each pooled over all sequences):
 * depth (unless given): abs rel and delta < 1.25 after per-image median scaling, as `depth_motion_eval`;
 * ego-motion (unless given): RPE rotation per frame (degrees, RMS) and the 5-frame snippet ATE (metres,
-  scale-aligned), beside standing still's;
+  scale-aligned), each beside standing still's;
 * the field: mover IoU, relative end-point error and the static pixels flagged (`ObjectMotionTotals`), with
   the field scaled by the pair's median-scaling factor (1 where depth is given: it is then metric).
 """
@@ -106,6 +106,7 @@ def score_sequence(model: DepthMotionModel, folder: str | Path, given: GivenGrou
     depth_rows: list[dict[str, float]] = []
     relative: list[np.ndarray] = []
     rotation_errors: list[float] = []
+    true_rotations: list[float] = []
     for frame1, frame2 in pairwise(frames):
         pair = predict_pair(model, frame1, frame2, given, max_depth)
         truth = frame1.depth
@@ -120,6 +121,7 @@ def score_sequence(model: DepthMotionModel, folder: str | Path, given: GivenGrou
         relative.append(pair.motion)
         true_motion = np.linalg.solve(frame2.pose, frame1.pose)
         rotation_errors.append(rotation_angle_deg(pair.motion[:3, :3].T @ true_motion[:3, :3]))
+        true_rotations.append(rotation_angle_deg(true_motion[:3, :3]))  # standing still's error
         if frame1.object_motion is not None:
             field.add(pair.field, frame1.object_motion, np.isfinite(truth) & (truth < max_depth), scale, threshold)
     gt_poses = np.stack([frame.pose for frame in frames])
@@ -129,6 +131,7 @@ def score_sequence(model: DepthMotionModel, folder: str | Path, given: GivenGrou
     still = np.repeat(np.eye(4)[None], len(frames), axis=0)
     scores = {"pairs": float(len(relative)),
               "rpe_rotation_deg": float(np.sqrt(np.mean(np.square(rotation_errors)))),
+              "rpe_rotation_still_deg": float(np.sqrt(np.mean(np.square(true_rotations)))),
               "snippet_ate_m": snippet_ate(pred_poses, gt_poses),
               "snippet_ate_still_m": snippet_ate(still, gt_poses)}
     if depth_rows:
