@@ -79,8 +79,14 @@ def test_the_trainer_adds_the_term_trains_only_the_field_and_records_the_folders
     trainer = Trainer(config.with_max_steps(3), [spec], tmp / "run", device="cpu", cache_dir=tmp / "cache",
                       init_from=start, rendered_motion=rendered)
     seen = []
-    original = trainer._rendered_motion_term
-    trainer._rendered_motion_term = lambda step: seen.append(step) or original(step)
+    [term] = trainer.extra_terms
+    assert term.name == "rendered_motion"
+
+    def spy(model, step):
+        seen.append(step)
+        return term(model, step)
+    trainer.extra_terms = [spy]
+    spy.name = "rendered_motion"
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.run()
     assert seen == [0, 1, 2]

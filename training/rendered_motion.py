@@ -15,7 +15,8 @@ because moving pixels are few: a plain mean would teach a field of zeros.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,9 @@ import torch
 from torch import Tensor
 
 from depth_motion_ros.evaluation.object_motion import MOVING_EPSILON
+from depth_motion_ros.networks import DepthMotionModel
 from depth_motion_ros.sources.sequence_folder import SequenceFolderSource
+from depth_motion_ros.training.config import RenderedMotionConfig
 
 
 @dataclass(frozen=True)
@@ -106,3 +109,34 @@ def rendered_motion_loss(field: Tensor, predicted_depth1: Tensor, true_depth1: T
             loss = loss + error[moving].mean()
         losses.append(loss)
     return torch.stack(losses).mean()
+
+
+class RenderedMotionTerm:
+    """The `rendered_motion` extra loss term (`ExtraLossTerm`): the field's error on rendered pairs, weighted.
+
+    The pairs depend only on the seed and the step, so a resumed run sees the same ones; the depth gets no
+    gradient from this term, and the motion network's auto-mask is off for it so every pixel has a gradient.
+    """
+
+    name = "rendered_motion"
+
+    def __init__(self, pairs: RenderedMotionPairs, options: RenderedMotionConfig, seed: int, device: torch.device,
+                 autocast: Callable[[], AbstractContextManager[object]]) -> None:
+        self.pairs, self.options, self.seed, self.device, self.autocast = pairs, options, seed, device, autocast
+
+    def __call__(self, model: DepthMotionModel, step: int) -> Tensor:
+        batch = self.pairs.batch(np.random.default_rng([self.seed, step, 31]), self.options.batch_size)
+        rgb1, rgb2 = batch.rgb1.to(self.device), batch.rgb2.to(self.device)
+        with torch.no_grad(), self.autocast():
+            depth1, depth2 = model.depth(torch.cat([rgb1, rgb2])).float().chunk(2)
+        motion_net = model.motion_net
+        auto_mask, motion_net.auto_mask = motion_net.auto_mask, False
+        try:
+            with self.autocast():
+                field = model.motion(rgb1, depth1, rgb2, depth2).residual_translation.float()
+        finally:
+            motion_net.auto_mask = auto_mask
+        loss = rendered_motion_loss(field, depth1, batch.depth1.to(self.device), batch.motion.to(self.device),
+                                    self.options.static_weight)
+        weighted: Tensor = self.options.weight * loss
+        return weighted

@@ -40,12 +40,13 @@ from depth_motion_ros.training.data import (
     epoch_batches,
     open_or_build_cache,
 )
+from depth_motion_ros.training.extra_terms import ExtraLossTerm
 from depth_motion_ros.training.guards import failure_indicators, failure_warnings
 from depth_motion_ros.training.lineage import lineage_record
 from depth_motion_ros.training.losses import LOSS_TERMS, LossOutput, compute_losses
 from depth_motion_ros.training.motion_inversion import invert_rigid_motion, with_inverted_reverse
 from depth_motion_ros.training.refined_poses import with_refined_camera_motion
-from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, rendered_motion_loss
+from depth_motion_ros.training.rendered_motion import RenderedMotionPairs, RenderedMotionTerm
 from depth_motion_ros.training.schedule import layer_norm_noise_stddev, motion_field_scale
 from depth_motion_ros.training.stages import PARAMETER_GROUPS, set_trainable
 from depth_motion_ros.training.summaries import training_images
@@ -157,8 +158,13 @@ class Trainer:
         if rendered_motion and self.context.distributed:
             raise ValueError("--rendered-motion runs outside DistributedDataParallel's forward: use one process")
         self.rendered_motion_folders = rendered_motion
-        self.rendered = RenderedMotionPairs(rendered_motion, config.model.input_size) if rendered_motion else None
         self.device = self.context.device
+        #: Loss terms beyond the method's own (training/extra_terms.py), added in training steps.
+        self.extra_terms: list[ExtraLossTerm] = []
+        if rendered_motion:
+            pairs = RenderedMotionPairs(rendered_motion, config.model.input_size)
+            self.extra_terms.append(RenderedMotionTerm(pairs, config.rendered_motion, config.run.seed, self.device,
+                                                       self._autocast))
         self.state = TrainingState()
         #: What `--init-from` started this run from (`lineage_record`), carried into every checkpoint.
         self.initialised_from: dict[str, Any] | None = None
@@ -342,9 +348,10 @@ class Trainer:
         out = compute_losses(rgb, _swap_halves(rgb), depth, partner_depth, motion.rotation, motion.translation,
                              residual, _swap_halves(motion.rotation), _swap_halves(motion.translation),
                              _swap_halves(residual), intrinsics, self.config.loss_weights, options=self.config.loss)
-        if self.rendered is not None and self.model.training:
-            weighted = self.config.rendered_motion.weight * self._rendered_motion_term(step)
-            out = out._replace(total=out.total + weighted, terms={**out.terms, "rendered_motion": weighted})
+        if self.model.training:
+            for term in self.extra_terms:
+                weighted = term(self.model, step)
+                out = out._replace(total=out.total + weighted, terms={**out.terms, term.name: weighted})
         return out, rgb, depth, motion, residual
 
     def _given_depth(self, batch: dict[str, Tensor]) -> Tensor:
@@ -365,26 +372,6 @@ class Trainer:
             translation = torch.cat([translation, reverse_translation])
         return motion._replace(rotation=rotation.to(motion.rotation.dtype),
                                translation=translation.to(motion.translation.dtype))
-
-    def _rendered_motion_term(self, step: int) -> Tensor:
-        """The field's error on rendered pairs (training/rendered_motion.py). The pairs depend only on the seed
-        and the step, so a resumed run sees the same ones; the depth gets no gradient from this term."""
-        options = self.config.rendered_motion
-        assert self.rendered is not None  # only called with --rendered-motion folders
-        batch = self.rendered.batch(np.random.default_rng([self.config.run.seed, step, 31]), options.batch_size)
-        rgb1, rgb2 = batch.rgb1.to(self.device), batch.rgb2.to(self.device)
-        with torch.no_grad(), self._autocast():
-            depth1, depth2 = self.model.depth(torch.cat([rgb1, rgb2])).float().chunk(2)
-        motion_net = self.model.motion_net
-        auto_mask, motion_net.auto_mask = motion_net.auto_mask, False  # every pixel gets a gradient
-        try:
-            with self._autocast():
-                field = self.model.motion(rgb1, depth1, rgb2, depth2).residual_translation.float()
-        finally:
-            motion_net.auto_mask = auto_mask
-        loss: Tensor = rendered_motion_loss(field, depth1, batch.depth1.to(self.device), batch.motion.to(self.device),
-                                            options.static_weight)
-        return loss
 
     def _train_step(self, batch: dict[str, Tensor]) -> dict[str, Any] | None:
         """One optimisation step; None when it was skipped for a non-finite loss or gradient."""
