@@ -97,6 +97,8 @@ def test_checkpoint_on_a_sequence_folder(shared_data: Path, tmp_path: Path, tiny
                    result["rpe_translation"], result["rpe_rotation_deg"])
     assert result["subject"].startswith("checkpoint") and result["settings"]["max_depth"] == 10.0
     assert "snippet ATE (5 frames, 2 snippets)" in capsys.readouterr().out
+    # The setting and the learned intrinsics' errors against the calibration are both recorded.
+    assert result["intrinsics_source"] == "auto" and isinstance(result["intrinsics"], dict)
 
 
 def test_checkpoint_on_a_bag(shared_data: Path, tmp_path: Path, tiny_checkpoint: Path) -> None:

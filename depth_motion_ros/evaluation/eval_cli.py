@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         subject = f"baseline '{args.baseline}'" if args.baseline else f"checkpoint {args.checkpoint}"
         header = {"subject": subject, "source": source.name, "topic": getattr(source, "image_topic", None),
                   "start": args.start, "end": args.end, "stride": args.stride,
-                  "pose_refinement": args.pose_refinement, "intrinsics": args.intrinsics,
+                  "pose_refinement": args.pose_refinement, "intrinsics_source": args.intrinsics,
                   "flip_average": args.flip_average, "camera_height": args.camera_height,
                   "online_adaptation": ({"steps_per_frame": args.adaptation_steps,
                                          **asdict(_adaptation_options(args))} if args.online_adaptation else None)}
