@@ -308,6 +308,24 @@ def test_bad_raw_images_are_dropped_with_a_warning_and_the_node_keeps_going(harn
     assert sum("zero size" in m.msg for m in rosout.messages) == before
 
 
+def test_messages_of_every_severity_leave_the_node_processing(harness_factory):
+    """rclpy refuses a logging call site whose severity changes between calls: a warning, then an info (the
+    time jumping back), then more images must all go through one node without killing its worker."""
+    h = harness_factory()
+    rosout = h.subscribe_rosout()
+    depth_out = h.subscribe(Image, "depth/image")
+    camera = h.publisher(Image, "image")
+    send_and_wait(camera, raw_image(scene(7), 50.0), depth_out)
+    bad = raw_image(scene(7), 50.5)
+    bad.encoding = "yuv422"
+    camera.publish(bad)
+    wait_until(logged(rosout, "unsupported image encoding", Log.WARN), "the warning")
+    send_and_wait(camera, raw_image(scene(7), 40.0), depth_out)
+    wait_until(logged(rosout, "jumped back", Log.INFO), "the time jump, said at info level")
+    send_and_wait(camera, raw_image(scene(7), 41.0), depth_out)
+    assert [seconds(m.header.stamp) for m in depth_out.messages] == pytest.approx([50.0, 40.0, 41.0])
+
+
 def test_an_image_without_frame_id_is_published_in_camera_frame_said_once(harness_factory):
     h = harness_factory(camera_frame="front_camera_optical")
     rosout = h.subscribe_rosout()

@@ -347,7 +347,14 @@ class DepthMotionNode(Node):
             return
         if held:
             text = f"{text} ({held} more like this in the last {WARN_THROTTLE_S:g} s)"
-        getattr(self.get_logger(), level)(text)
+        # One call site per severity: rclpy refuses a call site whose severity changes between calls.
+        logger = self.get_logger()
+        if level == "error":
+            logger.error(text)
+        elif level == "info":
+            logger.info(text)
+        else:
+            logger.warning(text)
 
     def _on_reset_odometry(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._stream_lock:
