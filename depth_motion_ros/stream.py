@@ -251,8 +251,9 @@ class DepthMotionStream:
             current_T_previous = rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
                                                    camera_translation[0].double().cpu().numpy() * scale)
             result.camera_motion = invert_rigid(current_T_previous)
-            result.network_motion = invert_rigid(rigid_from_motion(
-                network_rotation, camera.translation[0].double().cpu().numpy() * scale))
+            network_current_T_previous = rigid_from_motion(network_rotation,
+                                                           camera.translation[0].double().cpu().numpy() * scale)
+            result.network_motion = invert_rigid(network_current_T_previous)
             result.previous_stamp = paired[0]
             self._pose = self._pose @ result.camera_motion
             result.pose = self._pose.copy()
@@ -260,9 +261,9 @@ class DepthMotionStream:
                 # Residual r on the previous frame's pixels: p_cur = R p_prev + t + r (network R), so the
                 # point moved by R^T r in the previous camera's frame (row vectors: r @ R); per stamp unit.
                 residual = camera.residual_translation[0].permute(1, 2, 0).double().cpu().numpy()
-                rotation = rigid_from_motion(network_rotation, np.zeros(3))[:3, :3]
                 elapsed = stamp - paired[0]
-                result.motion_field = ((residual @ rotation) * (scale / elapsed)).astype(np.float32)
+                result.motion_field = ((residual @ network_current_T_previous[:3, :3]) * (scale / elapsed)
+                                       ).astype(np.float32)
         if continuity is not Continuity.DUPLICATE:
             self._previous = (stamp, image, depth_units)
         stages["scale_and_odometry"] = time.perf_counter() - tick

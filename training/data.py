@@ -179,6 +179,12 @@ class FrameCache:
         return cls(directory)
 
 
+def depth_as_input(depth: torch.Tensor, min_depth: float, far: float) -> torch.Tensor:
+    """True depth fed where a network's depth would be (`given.depth`): pixels without a surface (NaN: the sky)
+    at the far limit, so they warp as (nearly) at infinity; everything within [min_depth, far]."""
+    return torch.nan_to_num(depth, nan=far).clamp(min_depth, far)
+
+
 def square_pixel_aspect(cache: FrameCache, cached_k: np.ndarray, sample_k: np.ndarray) -> float:
     """fy / fx of a sample's camera if the source camera has square pixels (fx = fy at the source size).
 

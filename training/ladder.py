@@ -37,8 +37,10 @@ from depth_motion_ros.evaluation.object_motion import DEFAULT_MOTION_THRESHOLD, 
 from depth_motion_ros.evaluation.trajectory import chain_relative_motions, rotation_angle_deg, snippet_ate
 from depth_motion_ros.geometry.rotations import axis_angle_to_matrix
 from depth_motion_ros.networks import DepthMotionModel, set_layer_norm_noise
+from depth_motion_ros.predictors.base import resize_rgb
 from depth_motion_ros.sources.sequence_folder import SequenceFolderSource
 from depth_motion_ros.training.config import GivenGroundTruth
+from depth_motion_ros.training.data import depth_as_input
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,15 @@ class PairPrediction:
 
 
 def _to_input(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    resized = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(resized).permute(2, 0, 1)[None].float() / 255.0
+    """As the predictors prepare a frame: resized by `resize_rgb`, float in [0, 1]."""
+    return torch.from_numpy(resize_rgb(rgb, size)).permute(2, 0, 1)[None].float() / 255.0
 
 
 def _given_depth(depth: np.ndarray, size: tuple[int, int], far: float) -> torch.Tensor:
-    """True depth at the input size, sky at the far limit (as the trainer feeds it)."""
-    resized = cv2.resize(np.nan_to_num(depth, nan=far), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
-    return torch.from_numpy(np.clip(resized, 1e-3, far)).float()[None, None]
+    """True depth at the input size (nearest: no surfaces invented at edges), as the trainer feeds it."""
+    resized = cv2.resize(depth, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    given: torch.Tensor = depth_as_input(torch.from_numpy(resized).float()[None, None], 1e-3, far)
+    return given
 
 
 @torch.no_grad()

@@ -37,6 +37,7 @@ from depth_motion_ros.training.data import (
     SourceSpec,
     build_pair_indices,
     cache_size_for,
+    depth_as_input,
     epoch_batches,
     open_or_build_cache,
 )
@@ -358,8 +359,8 @@ class Trainer:
         """True depth [2B, 1, H, W] of ``[frames1; frames2]``; where there is no surface (sky) the far limit of
         validation, so those pixels warp as (nearly) at infinity."""
         depth = torch.cat([batch["given_depth1"], batch["given_depth2"]], dim=0).to(self.device)
-        far = self.config.validation.max_depth
-        return torch.nan_to_num(depth, nan=far).clamp(self.config.validation.min_depth, far)
+        given: Tensor = depth_as_input(depth, self.config.validation.min_depth, self.config.validation.max_depth)
+        return given
 
     def _with_given_camera_motion(self, motion: MotionOutput, given: Tensor) -> MotionOutput:
         """The true camera motion of each pair (``given`` [B, 4, 4], camera 1 -> 2) in place of the network's:
