@@ -8,13 +8,9 @@ import torch
 from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.predictors import DepthMotionPredictor, load_predictor
-from depth_motion_ros.predictors.onnx_predictor import (
-    OnnxDepthMotionPredictor,
-    default_cache_dir,
-    export_onnx,
-    onnx_paths,
-)
+from depth_motion_ros.predictors import DepthMotionPredictor, export_cache, load_predictor
+from depth_motion_ros.predictors.export_cache import cache_key, cached_export, default_cache_dir, load_onnx_predictor
+from depth_motion_ros.predictors.onnx_predictor import OnnxDepthMotionPredictor, export_onnx, onnx_paths
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)
@@ -82,13 +78,17 @@ def test_from_checkpoint_exports_once_into_the_cache(tmp_path, exported, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     cache = default_cache_dir()
     assert cache == tmp_path / "xdg" / "depth_motion_ros" / "onnx"
-    predictor = OnnxDepthMotionPredictor.from_checkpoint(checkpoint, device="cpu")
+    predictor = load_onnx_predictor(checkpoint, device="cpu")
+    assert predictor.files_origin.startswith("exported now in ")
     files = sorted(p.name for p in cache.iterdir())
-    assert len(files) == 2 and all(name.startswith("tiny-") for name in files)
+    assert files == [f"tiny-{cache_key(checkpoint)}.depth.onnx", f"tiny-{cache_key(checkpoint)}.motion.onnx"]
     stamp = [p.stat().st_mtime_ns for p in cache.iterdir()]
     # The backend factory of the inference API finds the same cached export: no second export.
     again = load_predictor(checkpoint, device="cpu", backend="onnx")
     assert isinstance(again, OnnxDepthMotionPredictor) and again.metadata == {"steps": 1}
+    assert again.files_origin == "from the cache" and again.backend_choice == "named"
+    prefix = cache / f"tiny-{cache_key(checkpoint)}"
+    assert again.describe()["onnx export"] == f"{prefix}.{{depth,motion}}.onnx (from the cache)"
     assert [p.stat().st_mtime_ns for p in cache.iterdir()] == stamp
     rgb = torch.rand(1, 3, 64, 96)
     assert torch.equal(predictor.depth(rgb), again.depth(rgb))
@@ -98,7 +98,7 @@ def test_missing_files_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         OnnxDepthMotionPredictor.from_onnx(tmp_path / "absent")
     with pytest.raises(CheckpointError):
-        OnnxDepthMotionPredictor.from_checkpoint(tmp_path / "absent.pt", cache_dir=tmp_path)
+        cached_export(tmp_path / "absent.pt", tmp_path)
     assert onnx_paths(tmp_path / "m").depth.name == "m.depth.onnx"
 
 
@@ -119,3 +119,19 @@ def test_export_cli_writes_and_verifies(tmp_path, exported, capsys):
     assert "best.depth.onnx" in output and "largest relative difference" in output
     assert onnx_paths(tmp_path / "run" / "best").motion.is_file()
     assert main([str(tmp_path / "missing.pt")]) == 2
+
+
+def test_the_cache_key_follows_the_checkpoint_bytes_and_the_export_settings(tmp_path, monkeypatch):
+    """A retrained checkpoint at the same path, or another exporter, never opens an old export."""
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    first.write_bytes(b"weights one")
+    second.write_bytes(b"weights one")
+    assert cache_key(first) == cache_key(second) and len(cache_key(first)) == 16
+    second.write_bytes(b"weights two")
+    assert cache_key(second) != cache_key(first)
+    before = cache_key(first)
+    monkeypatch.setattr(export_cache, "EXPORT_FORMAT", export_cache.EXPORT_FORMAT + 1)
+    assert cache_key(first) != before
+    monkeypatch.setattr(export_cache.torch, "__version__", "0.0.0")
+    monkeypatch.setattr(export_cache, "EXPORT_FORMAT", export_cache.EXPORT_FORMAT - 1)
+    assert cache_key(first) != before

@@ -9,7 +9,7 @@ from depth_motion_ros.checkpoint import CheckpointError, save_checkpoint
 from depth_motion_ros.cli.infer_outputs import depth_to_points
 from depth_motion_ros.model_config import ModelConfig
 from depth_motion_ros.networks import DepthMotionModel
-from depth_motion_ros.predictors import DepthMotionPredictor, PredictorBase, load_predictor, resolve_device
+from depth_motion_ros.predictors import DepthMotionPredictor, PredictorBase, load_predictor, loader, resolve_device
 
 CONFIG = ModelConfig(name="tiny", input_height=64, input_width=96, depth_width_multiplier=0.25,
                      motion_width_multiplier=0.125)
@@ -84,6 +84,7 @@ def test_depth_to_points_known_values():
 def test_load_predictor_selects_the_backend(checkpoint_path):
     predictor = load_predictor(checkpoint_path, device="cpu", backend="torch")
     assert isinstance(predictor, DepthMotionPredictor) and predictor.backend == "torch"
+    assert predictor.describe() == {"backend": "torch (named)", "execution": "cpu"}
     with pytest.raises(ValueError, match="unknown backend"):
         load_predictor(checkpoint_path, device="cpu", backend="tensorrt")
 
@@ -120,3 +121,42 @@ def test_flip_average_of_a_network_pairs_each_image_with_its_own_mirror(checkpoi
     assert not torch.allclose(plain, mirrored_back, rtol=1e-2), "a CNN is not mirror-symmetric"
     torch.testing.assert_close(predictor.depth(images, flip_average=True),
                                2.0 / (1.0 / plain + 1.0 / mirrored_back), rtol=1e-4, atol=1e-6)
+
+
+CPU_ONLY = ["CPUExecutionProvider"]
+WITH_CUDA = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("providers, torch_cuda, device, fixed_size, expected", [
+    (CPU_ONLY, False, "auto", True, "onnx"),     # this machine: ONNX Runtime on the CPU
+    (CPU_ONLY, False, "cpu", True, "onnx"),
+    (None, False, "auto", True, "torch"),        # no onnxruntime
+    (CPU_ONLY, False, "auto", False, "torch"),   # an input size override: only PyTorch resizes
+    (WITH_CUDA, False, "auto", True, "onnx"),    # onnxruntime-gpu: its CUDA provider
+    (WITH_CUDA, True, "cuda:0", True, "onnx"),
+    (CPU_ONLY, True, "auto", True, "torch"),     # a GPU that only torch can use beats ONNX Runtime on the CPU
+    (CPU_ONLY, True, "cuda", True, "torch"),
+    (WITH_CUDA, True, "cpu", True, "onnx"),      # a CPU asked for by name
+])
+def test_auto_backend_takes_the_fastest_that_is_there(monkeypatch, providers, torch_cuda, device, fixed_size,
+                                                     expected):
+    reason = "" if providers is not None else "onnxruntime is not importable (ImportError: absent)"
+    monkeypatch.setattr(loader, "_onnx_runtime_providers", lambda: (providers, reason))
+    monkeypatch.setattr(loader.torch.cuda, "is_available", lambda: torch_cuda)
+    chosen, why = loader.choose_backend("auto", device, fixed_size)
+    assert chosen == expected and why.startswith("auto: ")
+    if providers is None:
+        assert "onnxruntime is not importable" in why
+    assert loader.choose_backend("torch", device) == ("torch", "named")
+    assert loader.choose_backend("onnx", device) == ("onnx", "named")
+
+
+@pytest.mark.slow
+def test_auto_backend_here_and_its_report(checkpoint_path, tmp_path):
+    """On this machine (onnxruntime installed, no GPU): ONNX Runtime on the CPU, exported into the cache."""
+    if torch.cuda.is_available():
+        pytest.skip("the CPU-only machine's answer")
+    predictor = load_predictor(checkpoint_path, device="auto", cache_dir=tmp_path)
+    assert predictor.backend == "onnx" and predictor.execution == "CPUExecutionProvider"
+    assert predictor.describe()["backend"] == "onnx (auto: ONNX Runtime on the CPU)"
+    assert sorted(p.name.split(".", 1)[1] for p in tmp_path.iterdir()) == ["depth.onnx", "motion.onnx"]

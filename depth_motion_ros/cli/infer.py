@@ -36,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--checkpoint", help="model checkpoint (.pt); default: the bundled model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="inference backend: torch, or onnx (ONNX Runtime, fastest on CPU)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="inference backend: auto (the node's default: ONNX Runtime where it is installed, "
+                             "else PyTorch), torch or onnx")
+    parser.add_argument("--onnx-cache", help="folder of the ONNX exports (the node's cache_dir; default "
+                                             "~/.cache/depth_motion_ros/onnx)")
     parser.add_argument("--pose-refinement", choices=REFINEMENT_MODES, default="none",
                         help="refine each pair's camera motion photometrically (the node's pose_refinement): "
                              "none, rotation or full")
@@ -70,7 +73,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.topic is not None and kind != "bag":
         raise ValueError("--topic applies to --bag only")
     source = open_source(kind, path, topic=args.topic, start=args.start, end=args.end, stride=args.stride)
-    predictor = load_predictor(args.checkpoint, device=args.device, backend=args.backend)
+    predictor = load_predictor(args.checkpoint, device=args.device, backend=args.backend, cache_dir=args.onnx_cache)
+    print("; ".join(f"{key}: {value}" for key, value in predictor.describe().items()))
     writer = InferenceOutputWriter(args.out, points=args.points, point_stride=args.point_stride,
                                    video=not args.no_video, fps=(source.rate_hz or 10.0) / args.stride)
     evaluation = (SequenceEvaluator(EvaluationSettings(max_depth=args.max_depth, crop=args.crop))

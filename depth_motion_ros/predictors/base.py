@@ -61,6 +61,19 @@ class PredictorBase:
         self.input_size: tuple[int, int] = config.input_size
         self.device = device
         self.metadata: dict[str, Any] = dict(metadata or {})
+        #: Why this backend runs (set by `load_predictor`: named by the caller, or what 'auto' found), so that a
+        #: robot's /diagnostics say which of the two was picked and why.
+        self.backend_choice = "named"
+
+    @property
+    def execution(self) -> str:
+        """Where the networks run: the device (PyTorch) or the execution providers (ONNX Runtime)."""
+        return str(self.device)
+
+    def describe(self) -> dict[str, str]:
+        """What runs the networks, for logs and /diagnostics: backend (and why), where it executes, and the
+        backend's own files (the ONNX export in use)."""
+        return {"backend": f"{self.backend} ({self.backend_choice})", "execution": self.execution}
 
     def network_depth(self, images: Tensor) -> Tensor:
         """One pass of the depth network: [B, 3, h, w] in [0, 1] -> depth [B, 1, h, w]."""

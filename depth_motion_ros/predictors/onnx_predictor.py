@@ -8,7 +8,6 @@ exported pair is self-describing and needs neither torch nor the checkpoint at r
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +22,6 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
-from ..checkpoint import CheckpointError, default_checkpoint_path, load_checkpoint
 from ..model_config import ModelConfig
 from ..networks.model import DepthMotionModel, MotionOutput
 from .base import PredictorBase
@@ -131,20 +129,6 @@ def _providers(device: str) -> list[str]:
     raise ValueError(f"unknown device '{device}': expected auto, cpu, cuda or cuda:N")
 
 
-def default_cache_dir() -> Path:
-    """Where `from_checkpoint` keeps exported graphs: $XDG_CACHE_HOME/depth_motion_ros/onnx."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "depth_motion_ros" / "onnx"
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 class OnnxDepthMotionPredictor(PredictorBase):
     """Same interface as `DepthMotionPredictor`, backed by ONNX Runtime sessions.
 
@@ -172,6 +156,17 @@ class OnnxDepthMotionPredictor(PredictorBase):
         super().__init__(config, torch.device("cpu"), json.loads(properties.get(METADATA_PROPERTY, "{}")))
         self.files = files
         self.providers = self._depth_session.get_providers()
+        #: How the graphs came to be (`export_cache.cached_export` says whether it exported them now or found them).
+        self.files_origin = "opened"
+
+    @property
+    def execution(self) -> str:
+        """The execution providers ONNX Runtime actually uses, first first (CUDA only when it loaded)."""
+        return ", ".join(self.providers)
+
+    def describe(self) -> dict[str, str]:
+        prefix = str(self.files.depth).removesuffix(".depth.onnx")
+        return {**super().describe(), "onnx export": f"{prefix}.{{depth,motion}}.onnx ({self.files_origin})"}
 
     @classmethod
     def from_onnx(cls, prefix: str | os.PathLike, device: str = "cpu",
@@ -182,24 +177,6 @@ class OnnxDepthMotionPredictor(PredictorBase):
             if not path.is_file():
                 raise FileNotFoundError(f"ONNX graph not found: {path}")
         return cls(files, device, threads)
-
-    @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike | None = None, device: str = "auto",
-                        cache_dir: str | os.PathLike | None = None) -> OnnxDepthMotionPredictor:
-        """Export `path` (default: the bundled model) once into `cache_dir`, keyed by the file's content."""
-        if path is None:
-            path = default_checkpoint_path()
-            if path is None:
-                raise CheckpointError("no checkpoint given and no bundled default model "
-                                      "(models/default_light.pt) is installed")
-        path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(f"checkpoint not found: {path}")
-        prefix = Path(cache_dir or default_cache_dir()) / f"{path.stem}-{_file_digest(path)}"
-        if not all(p.is_file() for p in onnx_paths(prefix)):
-            loaded = load_checkpoint(path)
-            export_onnx(loaded.model, prefix, loaded.metadata)
-        return cls(onnx_paths(prefix), device)
 
     def _check_size(self, tensor: Tensor, name: str) -> np.ndarray:
         if tuple(tensor.shape[-2:]) != self.input_size:
