@@ -165,7 +165,10 @@ class NodeHarness:
                  node_class: type[DepthMotionNode] = DepthMotionNode, **parameters: Any) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
-        overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "summary_period": 0.0, **parameters}
+        # PyTorch unless a test asks for another backend: the default ('auto') would export every test's
+        # checkpoint to ONNX, and the known answers (`expected_depth`) are PyTorch's.
+        overrides = {"checkpoint": str(checkpoint_path), "device": "cpu", "backend": "torch", "summary_period": 0.0,
+                     **parameters}
         remap_args = [arg for rule in (remap or {}).items() for arg in ("-r", ":=".join(rule))]
         self.node = node_class(context=self.context, namespace=namespace,
                                     cli_args=["--ros-args", *remap_args] if remap_args else None,

@@ -16,8 +16,10 @@ import pytest
 from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CameraInfo, Image
 
+from depth_motion_ros.cli.infer import build_parser
 from depth_motion_ros.cli.infer import main as infer_main
 from depth_motion_ros.odometry import camera_mount
+from depth_motion_ros.ros.parameters import default_values
 from depth_motion_ros.sources import open_source
 from depth_motion_ros.sources.poses import read_tum
 from depth_motion_ros.synthetic.scene import SceneParams, make_street_scene
@@ -65,9 +67,17 @@ def _calibrated_street(folder: Path) -> tuple[list[np.ndarray], np.ndarray]:
     return [frame.rgb for frame in frames], frames[0].intrinsics
 
 
-@pytest.mark.parametrize("pose_refinement", ["none", "full"])
+def test_the_node_and_depth_motion_infer_have_the_same_default_backend():
+    assert build_parser().parse_args(["--images", "x", "--out", "y"]).backend == default_values()["backend"] == "auto"
+
+
+@pytest.mark.parametrize("pose_refinement, backend", [
+    ("none", "torch"), ("full", "torch"),
+    # The default: ONNX Runtime here, both from one export in a shared cache (an export is ~20 s, so slow).
+    pytest.param("none", "auto", marks=pytest.mark.slow)])
 def test_the_node_and_depth_motion_infer_give_the_same_depth_poses_and_fields(harness_factory, checkpoint,
-                                                                               tmp_path: Path, pose_refinement):
+                                                                               tmp_path: Path, pose_refinement,
+                                                                               backend):
     if pose_refinement == "none":  # learned intrinsics
         frames, k = _frames(), None
         folder = tmp_path / "frames"
@@ -79,10 +89,13 @@ def test_the_node_and_depth_motion_infer_give_the_same_depth_poses_and_fields(ha
         frames, k = _calibrated_street(tmp_path / "sequence")
         source = ["--sequence", str(tmp_path / "sequence")]
     out = tmp_path / "infer"
+    cache = tmp_path / "onnx_cache"
     assert infer_main([*source, "--out", str(out), "--checkpoint", str(checkpoint), "--device", "cpu",
-                       "--no-video", "--pose-refinement", pose_refinement]) == 0
+                       "--no-video", "--pose-refinement", pose_refinement, "--backend", backend,
+                       "--onnx-cache", str(cache)]) == 0
 
-    h = harness_factory(publish_points=False, camera_mount=MOUNT, pose_refinement=pose_refinement)
+    h = harness_factory(publish_points=False, camera_mount=MOUNT, pose_refinement=pose_refinement, backend=backend,
+                        cache_dir=str(cache))
     depth_out, odom_out = h.subscribe(Image, "depth/image"), h.subscribe(Odometry, "odom")
     field_out = h.subscribe(Image, "motion/field")
     camera = h.publisher(Image, "image")

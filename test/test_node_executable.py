@@ -57,7 +57,8 @@ def node_command(request, tmp_path) -> tuple[list[str], dict]:
 def test_console_script_processes_images_logs_a_summary_and_exits_cleanly(checkpoint, node_command):
     command, popen = node_command
     process = _start("--params-file", str(REPO_ROOT / "config" / "depth_motion.yaml"),
-                     "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "summary_period:=0.5",
+                     "-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "backend:=torch",
+                     "-p", "summary_period:=0.5",
                      command=command, **popen)
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -161,7 +162,7 @@ def test_lifecycle_console_script_starts_unconfigured_and_is_configured_and_acti
         wait_until(lambda: executor.spin_once(timeout_sec=0.05) or future.done(), f"{client.srv_name}", 60.0)
         return future.result()
 
-    process = _start("-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu",
+    process = _start("-p", f"checkpoint:={checkpoint}", "-p", "device:=cpu", "-p", "backend:=torch",
                      command=[str(VENV_EXECUTABLE.parent / "depth_motion_lifecycle_node")])
     try:
         assert call(get, GetState.Request()).current_state.id == State.PRIMARY_STATE_UNCONFIGURED

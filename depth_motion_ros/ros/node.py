@@ -37,6 +37,7 @@ from depth_motion_ros.node_support.reason_throttle import ReasonThrottle
 from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
 from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
+from depth_motion_ros.ros.camera_mount_tf import CameraMountTf
 from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
 from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
@@ -59,8 +60,8 @@ NO_MODEL_MESSAGE = (
 
 #: Settings that choose and load the model, and the parameters behind them: changing one at run time loads a
 #: new model.
-MODEL_SETTINGS = ("checkpoint", "device", "backend", "input_size")
-MODEL_PARAMETERS = ("checkpoint", "device", "backend", "input_height", "input_width")
+MODEL_SETTINGS = ("checkpoint", "device", "backend", "cache_dir", "input_size")
+MODEL_PARAMETERS = ("checkpoint", "device", "backend", "cache_dir", "input_height", "input_width")
 
 
 class StartupError(RuntimeError):
@@ -76,14 +77,15 @@ def predictor_from_settings(settings: NodeSettings) -> PredictorBase:
     if not path:
         raise StartupError(NO_MODEL_MESSAGE)
     if settings.input_size is not None:
-        if settings.backend != "torch":
+        if settings.backend == "onnx":
             raise StartupError("input_height/input_width override the model's input size only with backend "
                                "'torch' (the ONNX graphs have a fixed size)")
         if any(side % SIZE_MULTIPLE for side in settings.input_size):
             raise StartupError(f"input_height and input_width must be multiples of {SIZE_MULTIPLE}, got "
                                f"{settings.input_size[0]}x{settings.input_size[1]}")
     try:
-        predictor = load_predictor(str(path), settings.device, settings.backend)
+        predictor = load_predictor(str(path), settings.device, settings.backend, settings.cache_dir or None,
+                                   fixed_input_size=settings.input_size is None)
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         raise StartupError(f"cannot use checkpoint '{path}' with backend '{settings.backend}': {error}") from error
     except Exception as error:  # ONNX Runtime / onnx / CUDA raise their own types: still no model, not a crash
@@ -177,9 +179,10 @@ class DepthMotionNode(Node):
         #: Whether the last processed image was rectified here: a change breaks the pair (the two images
         #: would be mapped differently).
         self._last_remapped: bool | None = None
+        #: base_T_optical of the camera now: from TF or the parameter (camera_mount_tf.py), per frame.
+        self._mount = camera_mount(self._settings.camera_mount)
         try:
-            self._use_predictor(predictor if predictor is not None else predictor_from_settings(self._settings),
-                                self._settings.camera_mount)
+            self._use_predictor(predictor if predictor is not None else predictor_from_settings(self._settings))
         except StartupError as error:
             self._model_problem = str(error)
         self._previous_header: Header | None = None  # header of the frame the next motion field belongs to
@@ -194,6 +197,8 @@ class DepthMotionNode(Node):
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats(windows=("summary", "diagnostics"))
         self._create_interfaces()
+        self._mount_tf = CameraMountTf(self, self._settings)
+        self.get_logger().info(self._mount_tf.describe(self._settings))
         self._summary_timer = self._steady_timer(None, self._settings.summary_period, self._log_summary)
         self._diagnostics_timer = self._steady_timer(None, self._settings.diagnostics_period,
                                                      self._publish_diagnostics)
@@ -223,6 +228,7 @@ class DepthMotionNode(Node):
         for publisher in self._publishers_made:
             self.destroy_publisher(publisher)
         self.destroy_service(self._reset_service)
+        self._mount_tf.close()
         with self._stream_lock:
             self._predictor, self._stream, self._odometry = None, None, None
             self._model_problem = "no model: the node is not configured"
@@ -232,17 +238,17 @@ class DepthMotionNode(Node):
         if predictor is None:
             return "no model"
         size = predictor.input_size
-        return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.device}"
+        return f"model '{predictor.config.name}' at {size[1]}x{size[0]}, {predictor.backend} on {predictor.execution}"
 
-    def _use_predictor(self, predictor: PredictorBase, mount: tuple[float, ...]) -> None:
-        """Run `predictor` from the next frame on, with a new engine for a camera mounted as `mount`: odometry
-        restarts at the odom origin (another model has another depth scale), and no motion is estimated across
-        the switch."""
+    def _use_predictor(self, predictor: PredictorBase) -> None:
+        """Run `predictor` from the next frame on, with a new engine: no motion is estimated across the switch,
+        and the odometry goes on from the last pose (a robot's odom frame must not jump when its model is
+        swapped; the new model's depth scale applies from its first pair on)."""
         with self._stream_lock:
             self._predictor = predictor
-            base_T_optical = camera_mount(mount)
-            self._stream = DepthMotionStream(predictor, up_in_camera(base_T_optical))
-            self._odometry = OdometryIntegrator(base_T_optical)
+            self._stream = DepthMotionStream(predictor, up_in_camera(self._mount))
+            if self._odometry is None:
+                self._odometry = OdometryIntegrator(self._mount)
             self._model_problem = None
             self._previous_header = None
             self._last_remapped = None
@@ -308,15 +314,12 @@ class DepthMotionNode(Node):
                 predictor = predictor_from_settings(settings)
             except StartupError as error:
                 return SetParametersResult(successful=False, reason=str(error))
-            self._use_predictor(predictor, settings.camera_mount)
-            self.get_logger().info(f"now running {self._model_text()}; odometry restarts at the odom origin")
+            self._use_predictor(predictor)
+            self.get_logger().info(f"now running {self._model_text()}; odometry goes on from the last pose")
         self._settings = settings
-        if settings.camera_mount != previous.camera_mount:
-            with self._stream_lock:
-                if self._stream is not None and self._odometry is not None:
-                    base_T_optical = camera_mount(settings.camera_mount)
-                    self._stream.set_up(up_in_camera(base_T_optical))
-                    self._odometry.set_mount(base_T_optical)
+        if any(getattr(settings, name) != getattr(previous, name)
+               for name in ("camera_mount", "base_frame", "camera_frame")):
+            self._mount_tf.publish(settings)  # the mount itself is taken per frame (`_process`)
         if settings.summary_period != previous.summary_period:
             self._summary_timer = self._steady_timer(self._summary_timer, settings.summary_period, self._log_summary)
         if settings.diagnostics_period != previous.diagnostics_period:
@@ -383,6 +386,8 @@ class DepthMotionNode(Node):
                            f"{camera.calibration.distortion_model or 'no'} distortion model",
             "intrinsics_source": settings.intrinsics_source, "input_rectification": settings.input_rectification,
             "pose_refinement": settings.pose_refinement, "flip_average": settings.flip_average,
+            "camera mount": self._mount_tf.source or "no frame yet",
+            **(self._predictor.describe() if self._predictor is not None else {}),
         }
         health = assess(figures, self._camera_problem, self._model_problem)
         self._diagnostics_pub.publish(build_diagnostics(
@@ -495,10 +500,16 @@ class DepthMotionNode(Node):
         rectify_s = time.perf_counter() - tick
         stamp = stamp_seconds(msg.header)
         remapped = rgb is not received_rgb
+        header = Header(stamp=msg.header.stamp, frame_id=self._frame_id(msg.header, settings))
         with self._stream_lock:
             stream, integrator = self._stream, self._odometry
             if stream is None or integrator is None:  # the model went away while this frame was decoded
                 return
+            mount = self._mount_tf.mount_for(header.frame_id, settings)
+            if not np.array_equal(mount, self._mount):  # TF or the parameter moved the camera: from this pair on
+                self._mount = mount
+                stream.set_up(up_in_camera(mount))
+                integrator.set_mount(mount)
             if self._last_remapped is not None and remapped != self._last_remapped:
                 stream.forget_previous_frame()
                 self.get_logger().info("the images' rectification changed: no motion between this frame and the "
@@ -520,7 +531,6 @@ class DepthMotionNode(Node):
             self.get_logger().warning(
                 f"pose_refinement '{settings.pose_refinement}' is running with the learned intrinsics, which are "
                 "approximate (docs/node.md): a calibrated camera_info does better")
-        header = Header(stamp=msg.header.stamp, frame_id=self._frame_id(msg.header, settings))
         # The motion field belongs to the previous frame (stream.py): it goes out with that frame's header.
         previous_header = self._previous_header
         if result.continuity is not Continuity.DUPLICATE:

@@ -7,7 +7,7 @@ from nav_msgs.msg import Odometry
 from std_msgs.msg import Header
 
 from depth_motion_ros.odometry import OdometryState
-from depth_motion_ros.transforms import matrix_to_quaternion
+from depth_motion_ros.transforms import matrix_to_quaternion, pose_matrix
 
 
 def _diagonal_covariance(diagonal: list[float] | tuple[float, ...]) -> list[float]:
@@ -36,15 +36,26 @@ def build_odometry(state: OdometryState, header: Header, child_frame: str,
     return msg
 
 
-def build_transform(state: OdometryState, header: Header, child_frame: str) -> TransformStamped:
-    """``header.frame_id -> child_frame`` transform carrying the odometry pose (for /tf)."""
+def transform_message(parent_T_child: np.ndarray, header: Header, child_frame: str) -> TransformStamped:
+    """``header.frame_id -> child_frame`` transform carrying the 4x4 pose of the child in the parent."""
     msg = TransformStamped()
     msg.header = header
     msg.child_frame_id = child_frame
-    translation = state.odom_T_base[:3, 3]
-    quaternion = matrix_to_quaternion(state.odom_T_base[:3, :3])
+    translation = parent_T_child[:3, 3]
+    quaternion = matrix_to_quaternion(parent_T_child[:3, :3])
     msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = (
         float(v) for v in translation)
     (msg.transform.rotation.x, msg.transform.rotation.y,
      msg.transform.rotation.z, msg.transform.rotation.w) = (float(v) for v in quaternion)
     return msg
+
+
+def transform_matrix(msg: TransformStamped) -> np.ndarray:
+    """The 4x4 pose of ``msg.child_frame_id`` in ``msg.header.frame_id`` (inverse of `transform_message`)."""
+    t, q = msg.transform.translation, msg.transform.rotation
+    return pose_matrix((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+
+
+def build_transform(state: OdometryState, header: Header, child_frame: str) -> TransformStamped:
+    """``header.frame_id -> child_frame`` transform carrying the odometry pose (for /tf)."""
+    return transform_message(state.odom_T_base, header, child_frame)

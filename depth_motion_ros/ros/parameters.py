@@ -12,10 +12,11 @@ from typing import Any
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 
 from depth_motion_ros.geometry.direct_alignment import REFINEMENT_MODES
+from depth_motion_ros.predictors.loader import BACKENDS
 from depth_motion_ros.ros.qos import parse_reliability
 
 CHOICES = {
-    "backend": ("torch", "onnx"),
+    "backend": BACKENDS,
     "input_transport": ("raw", "compressed"),
     "intrinsics_source": ("auto", "camera_info", "learned"),
     "input_rectification": ("auto", "raw", "rectified"),
@@ -37,8 +38,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("checkpoint", "", "Model checkpoint (.pt). Empty: the model bundled with the package. Setting "
                   "it at run time loads that model (refused, old model kept, if it cannot be used).", False),
     ParameterSpec("device", "auto", "Device: auto, cpu, cuda or cuda:N (at run time: reloads the model).", False),
-    ParameterSpec("backend", "torch", "Inference backend: torch, or onnx (ONNX Runtime, exported from the "
-                  "checkpoint once into a cache; fastest on CPU). At run time: reloads the model.", False),
+    ParameterSpec("backend", "auto", "Inference backend: auto (ONNX Runtime where it is installed, with its CUDA "
+                  "provider on a GPU; PyTorch otherwise), torch, or onnx (exported from the checkpoint once into "
+                  "cache_dir). At run time: reloads the model.", False),
+    ParameterSpec("cache_dir", "", "Folder of the ONNX exports, one per checkpoint content and exporter version; "
+                  "empty: ~/.cache/depth_motion_ros/onnx. At run time: reloads the model.", False),
     ParameterSpec("input_height", 0, "Network input height in pixels; 0 = the model's own size.", False, (0, 4096)),
     ParameterSpec("input_width", 0, "Network input width in pixels; 0 = the model's own size.", False, (0, 4096)),
     ParameterSpec("input_transport", "raw",
@@ -71,7 +75,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("base_frame", "base_link", "Robot frame whose pose the odometry reports (REP 105)."),
     ParameterSpec("camera_mount", [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
                   "Camera body frame (x forward, REP 103) in base_frame: [x, y, z, roll, pitch, yaw], "
-                  "metres and radians. The optical rotation is added by the node."),
+                  "metres and radians. The optical rotation is added by the node. Used while TF has no "
+                  "base_frame -> image frame transform (or always with publish_camera_mount)."),
+    ParameterSpec("publish_camera_mount", False,
+                  "Publish camera_mount as the static transform base_frame -> camera_frame on /tf_static "
+                  "(needs tf2_msgs) and use it instead of looking the mount up in TF. Leave false when the "
+                  "robot description (robot_state_publisher) has the camera.", True),
     ParameterSpec("publish_depth", True, "Publish depth/image and depth/camera_info."),
     ParameterSpec("publish_points", True, "Publish the organised point cloud 'points'."),
     ParameterSpec("publish_odom", True, "Publish 'odom' (nav_msgs/Odometry)."),
@@ -154,6 +163,7 @@ class NodeSettings:
     checkpoint: str
     device: str
     backend: str
+    cache_dir: str
     input_size: tuple[int, int] | None
     input_transport: str
     input_reliability: str
@@ -168,6 +178,7 @@ class NodeSettings:
     odom_frame: str
     base_frame: str
     camera_mount: tuple[float, ...]
+    publish_camera_mount: bool
     publish_depth: bool
     publish_points: bool
     publish_odom: bool
@@ -205,6 +216,7 @@ class NodeSettings:
             checkpoint=str(values["checkpoint"]),
             device=str(values["device"]),
             backend=_choice(values, "backend"),
+            cache_dir=str(values["cache_dir"]),
             input_size=(height, width) if height else None,
             input_transport=_choice(values, "input_transport"),
             input_reliability=str(values["input_reliability"]),
@@ -219,6 +231,7 @@ class NodeSettings:
             odom_frame=odom_frame,
             base_frame=base_frame,
             camera_mount=_six_numbers(values, "camera_mount", allow_negative=True),
+            publish_camera_mount=bool(values["publish_camera_mount"]),
             publish_depth=bool(values["publish_depth"]),
             publish_points=bool(values["publish_points"]),
             publish_odom=bool(values["publish_odom"]),
