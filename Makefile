@@ -8,7 +8,7 @@ export ROS_DOMAIN_ID ?= 73
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast lint bench figures clean
+.PHONY: setup demo test test-fast lint bench bench-gpu figures clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,7 +35,7 @@ MODEL := models/default_light.pt
 bench: setup
 	mkdir -p $(BENCH_OUT)
 	$(PY) bench/bench_models.py --checkpoint $(MODEL) --json $(BENCH_OUT)/models.json
-	$(PY) bench/bench_node.py --checkpoint $(MODEL) --json $(BENCH_OUT)/node_torch.json
+	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend torch --json $(BENCH_OUT)/node_torch.json
 	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --json $(BENCH_OUT)/node_onnx.json
 	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --pose-refinement full --json $(BENCH_OUT)/node_onnx_full.json
 	$(PY) bench/bench_training.py --json $(BENCH_OUT)/training.json
@@ -44,6 +44,11 @@ bench: setup
 	$(PY) bench/bench_adaptation.py --json $(BENCH_OUT)/adaptation.json
 	$(PY) scripts/render_performance.py
 	$(PY) scripts/render_figures.py
+
+# On a lent GPU machine (offline, under 10 minutes): the node with both backends and a short training with
+# --device cuda; without a usable GPU it says why, runs on the CPU and exits with 3 (bench/bench_gpu.py).
+bench-gpu: setup
+	$(PY) bench/bench_gpu.py $(ARGS)
 
 # The README's figures table, from the committed evaluation reports (docs/reports/) and benchmark results.
 figures: setup

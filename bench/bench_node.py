@@ -122,7 +122,9 @@ def percentile_ms(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="model to run (default: untrained light preset)")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                        help="the node's backend parameter (auto, its default: ONNX Runtime where installed)")
+    parser.add_argument("--device", default="cpu", help="the node's device parameter: cpu, cuda, auto")
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--pose-refinement", choices=("none", "rotation", "full"), default="none",
@@ -138,7 +140,7 @@ def main() -> int:
     log_file = (workdir / "node.log").open("w")
     node_process = subprocess.Popen(
         [str(Path(sys.executable).parent / "depth_motion_node"), "--ros-args", "-p", f"checkpoint:={checkpoint}",
-         "-p", "device:=cpu", "-p", f"backend:={args.backend}", "-p", "summary_period:=3.0",
+         "-p", f"device:={args.device}", "-p", f"backend:={args.backend}", "-p", "summary_period:=3.0",
          "-p", "input_reliability:=reliable", "-p", f"pose_refinement:={args.pose_refinement}",
          "-p", f"flip_average:={str(args.flip_average).lower()}"],
         stdout=log_file, stderr=subprocess.STDOUT)
@@ -151,6 +153,7 @@ def main() -> int:
     spinner.start()
     frames = camera_frames(args.height, args.width)
     results: dict[str, object] = {"camera": f"{args.width}x{args.height} rgb8", "backend": args.backend,
+                                  "device": args.device,
                                   "pose_refinement": args.pose_refinement, "flip_average": args.flip_average,
                                   "cpu_count": os.cpu_count()}
     stamp_ns = 1_000_000_000
@@ -229,6 +232,9 @@ def main() -> int:
         node_process.wait(timeout=30)
     log_file.close()
     results["node_log"] = str(workdir / "node.log")
+    # What ran: the node's start-up line names the backend it chose and where it executes.
+    ready = [line for line in (workdir / "node.log").read_text(errors="replace").splitlines() if "ready: " in line]
+    results["node_model"] = ready[0].split("ready: ", 1)[1] if ready else None
     print(json.dumps(results, indent=2))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

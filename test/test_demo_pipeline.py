@@ -43,7 +43,7 @@ def test_player_node_recorder_round_trip(tmp_path: Path) -> None:
     writers.write_scene(make_street_scene(PARAMS), None, bag)
     checkpoint = _untrained(tmp_path / "model.pt", 64, 128)
     run = run_node_on_bag(bag, writers.IMAGE_TOPIC, "sensor_msgs/msg/Image", writers.CAMERA_INFO_TOPIC,
-                          {"checkpoint": str(checkpoint), "device": "cpu"}, tmp_path / "outputs",
+                          {"checkpoint": str(checkpoint), "device": "cpu", "backend": "torch"}, tmp_path / "outputs",
                           tmp_path / "node.log", namespace="/pipeline_test")
     assert run.playback.images == PARAMS.frames and run.playback.unanswered == 0
 
@@ -75,7 +75,8 @@ def test_player_node_recorder_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: Path, capsys) -> None:
+def test_demo_command_with_a_given_model_writes_every_promised_output(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the node's default backend exports here
     checkpoint = _untrained(tmp_path / "model.pt", 128, 256)
     out = tmp_path / "demo"
     assert demo_main(["--checkpoint", str(checkpoint), "--frames", "5", "--out", str(out), "--device", "cpu",
