@@ -4,7 +4,7 @@ with `--device cuda`; results as JSON and markdown.
 
     .venv/bin/python bench/bench_gpu.py                      # on the GPU machine (after `bash scripts/setup.sh`)
     .venv/bin/python bench/bench_gpu.py --out "$OUT/gpu"     # where the results should go
-    .venv/bin/python bench/bench_gpu.py --dry-run            # the CPU fallback, every step at its smallest (~3 min)
+    .venv/bin/python bench/bench_gpu.py --dry-run            # the CPU fallback, every step at its smallest (~100 s)
 
 It installs nothing. It first says what it found: torch's build (a CPU-only wheel has no `torch.version.cuda`;
 `scripts/setup.sh` installs torch==2.13.0 from the wheel cache, which is the CPU build unless a CUDA build was
