@@ -51,12 +51,15 @@ class MotionUncertainty:
     ``scale``: relative standard deviation of metres per model unit, an error shared by every step (it
     multiplies the whole path); 1.0 or more says the scale is unknown (not metric). ``step``: relative
     standard deviation of one step's length, independent from step to step. ``rotation``: standard
-    deviation of one step's rotation about each axis, radians.
+    deviation of one step's rotation about each axis, radians, independent from step to step.
+    ``rotation_bias``: a rotation error every step repeats (radians, about any axis), which turns the path
+    steadily and grows the error far faster than independent ones; only the robot's odometry measures it.
     """
 
     scale: float
     step: float
     rotation: float
+    rotation_bias: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class OdometryIntegrator:
         # with D the distance travelled before step j (see `_position_variance`).
         self._rotation_sums = np.zeros(3)
         self._scale_error = 0.0        # sum of (scale deviation x step length): one shared error, added linearly
+        # Repeated rotation error: sums of b_j and b_j D_(j-1) (see `_position_variance`).
+        self._bias_sums = np.zeros(2)
         self._twist_variance = np.zeros(6)
 
     def set_mount(self, base_T_optical: np.ndarray) -> None:
@@ -104,6 +109,7 @@ class OdometryIntegrator:
         length = float(np.linalg.norm(base_step[:3, 3]))
         rotation_variance = uncertainty.rotation ** 2
         self._rotation_sums += rotation_variance * np.array([1.0, self._distance, self._distance ** 2])
+        self._bias_sums += uncertainty.rotation_bias * np.array([1.0, self._distance])
         self._distance += length
         self._step_variance += (uncertainty.step * length) ** 2
         self._scale_error += uncertainty.scale * length
@@ -114,22 +120,28 @@ class OdometryIntegrator:
             self._angular = matrix_to_rotvec(base_step[:3, :3]) / dt
             linear = max((uncertainty.step ** 2 + uncertainty.scale ** 2) * (length / dt) ** 2,
                          TWIST_LINEAR_VARIANCE_FLOOR)
-            self._twist_variance = np.array([linear] * 3 + [rotation_variance / dt ** 2] * 3)
+            angular = (rotation_variance + uncertainty.rotation_bias ** 2) / dt ** 2
+            self._twist_variance = np.array([linear] * 3 + [angular] * 3)
         return self.state
 
     def _position_variance(self) -> float:
         """Variance of each position coordinate after the steps so far (isotropic, so it bounds the error in
         any direction): the steps' own length errors, the shared scale error (each step's length times the
         scale's deviation when it was integrated, added up as one error: a later, better scale does not
-        undo the earlier steps), and the heading's random walk. A rotation error e_j at step j turns the rest of the path, D - D_(j-1), so
-        the sideways error is sum_j e_j (D - D_(j-1)), whose variance expands to the three running sums."""
+        undo the earlier steps), and the rotation errors. A rotation error e_j at step j turns the rest of
+        the path, D - D_(j-1), so the sideways error is sum_j e_j (D - D_(j-1)): for independent errors its
+        variance expands to the three running sums of `_rotation_sums` (a random walk of the heading); a
+        repeated error b_j adds up linearly, to D sum b_j - sum b_j D_(j-1), squared."""
         total, weighted, squared = self._rotation_sums
         heading = self._distance ** 2 * total - 2.0 * self._distance * weighted + squared
-        return self._step_variance + self._scale_error ** 2 + max(heading, 0.0)
+        bias_total, bias_weighted = self._bias_sums
+        steady_turn = self._distance * bias_total - bias_weighted
+        return self._step_variance + self._scale_error ** 2 + max(heading, 0.0) + steady_turn ** 2
 
     @property
     def state(self) -> OdometryState:
-        pose_variance = np.array([self._position_variance()] * 3 + [self._rotation_sums[0]] * 3)
+        rotation_variance = self._rotation_sums[0] + self._bias_sums[0] ** 2
+        pose_variance = np.array([self._position_variance()] * 3 + [rotation_variance] * 3)
         return OdometryState(self._odom_T_base.copy(), self._linear.copy(), self._angular.copy(),
                              pose_variance, self._twist_variance.copy())
 

@@ -11,8 +11,8 @@ is metres per model unit. Two parts:
 * `OdometryScaleEstimator` turns pairs of (robot motion, network motion) into a scale: the median of the
   per-pair ratios of travelled distance over the last `window` pairs with enough motion. Near-standstill
   pairs are ignored: there the network's translation is mostly its own noise and the ratio means nothing.
-  It also measures its own uncertainty (the spread of the ratios, the disagreement in rotation), which the
-  published covariances come from (odometry.py).
+  It also measures its own uncertainty (the spread of the ratios, the disagreement in rotation, both its
+  repeated and its random part), which the published covariances come from (odometry.py).
 
 The robot's distance is that of the camera, not of `base_link`: with a camera mounted away from the
 rotation axis, a robot turning on the spot moves the camera but not its base.
@@ -115,11 +115,6 @@ class RobotOdometryBuffer:
         return motion
 
 
-def rotation_angle(rotation: np.ndarray) -> float:
-    """Angle (radians) of a 3x3 rotation."""
-    return float(np.linalg.norm(matrix_to_rotvec(rotation)))
-
-
 class OdometryScaleEstimator:
     """Metres per model unit from pairs of (robot motion in metres, network motion in model units).
 
@@ -129,7 +124,7 @@ class OdometryScaleEstimator:
     filling the view, a blurred frame, a wheel slipping) and must not pull the scale.
     """
 
-    def __init__(self, window: int = 30, min_speed: float = 0.05, min_pairs: int = 3) -> None:
+    def __init__(self, window: int = 10, min_speed: float = 0.05, min_pairs: int = 3) -> None:
         if window < 1 or min_pairs < 1 or min_speed < 0:
             raise ValueError(f"need window >= 1, min_pairs >= 1, min_speed >= 0; got {window}, {min_pairs}, "
                              f"{min_speed}")
@@ -137,7 +132,8 @@ class OdometryScaleEstimator:
         self.min_speed = min_speed
         self.min_pairs = min_pairs
         self._log_ratios: deque[float] = deque(maxlen=window)
-        self._rotation_errors: deque[float] = deque(maxlen=window)
+        #: Rotation vectors of the network's rotation error against the robot's, per pair (camera frame).
+        self._rotation_errors: deque[np.ndarray] = deque(maxlen=window)
 
     def reset(self) -> None:
         self._log_ratios.clear()
@@ -161,7 +157,7 @@ class OdometryScaleEstimator:
             return False
         self._log_ratios.append(math.log(robot_distance / network_distance))
         error = np.asarray(network_motion)[:3, :3].T @ np.asarray(robot_motion)[:3, :3]
-        self._rotation_errors.append(rotation_angle(error))
+        self._rotation_errors.append(matrix_to_rotvec(error))
         return True
 
     @property
@@ -188,11 +184,15 @@ class OdometryScaleEstimator:
     def uncertainty(self) -> MotionUncertainty | None:
         """The estimate's own uncertainty, or None before there is an estimate: relative standard error of the
         scale (the median's, from the spread over the window), relative deviation of one step's length, and
-        the rotation's deviation per axis from its disagreement with the robot's (robust: median of the
-        squared angles)."""
+        the rotation's disagreement with the robot's, split into the part every pair repeats (the size of
+        the per-axis median of the error vectors) and the deviation per axis of the rest (robust: from the
+        median of its squared angles)."""
         spread = self.ratio_spread
         if spread is None:
             return None
-        rotation = math.sqrt(float(np.median(np.square(self._rotation_errors))) / CHI2_3_MEDIAN)
+        errors = np.asarray(self._rotation_errors)
+        repeated = np.median(errors, axis=0)
+        rest = float(np.median(np.sum(np.square(errors - repeated), axis=1)))
         return MotionUncertainty(scale=MEDIAN_STANDARD_ERROR * spread / math.sqrt(len(self._log_ratios)),
-                                 step=spread, rotation=rotation)
+                                 step=spread, rotation=math.sqrt(rest / CHI2_3_MEDIAN),
+                                 rotation_bias=float(np.linalg.norm(repeated)))

@@ -95,7 +95,7 @@ class StreamOptions:
     intrinsics_source: str = "auto"    # 'auto', 'camera_info' or 'learned'
     pose_refinement: str = "none"      # 'none', 'rotation' or 'full' (geometry/direct_alignment.py)
     flip_average: bool = False         # average each depth map with its mirror image's (PredictorBase.depth)
-    odometry_window: int = 30          # pairs in the odometry mode's median
+    odometry_window: int = 10          # pairs in the odometry mode's median (docs/decisions/odometry-scale.md)
     odometry_min_speed: float = 0.05   # m/s of the camera (by the robot) below which a pair is not used
     translation_noise: float = 0.15    # relative deviation of one step's length where nothing measures it
     rotation_noise: float = 0.01       # radians per step and axis where nothing measures it

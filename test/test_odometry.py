@@ -134,3 +134,10 @@ def test_pose_covariance_grows_as_a_random_walk_with_distance_and_frames():
     np.testing.assert_allclose(state.twist_variance, [TWIST_LINEAR_VARIANCE_FLOOR] * 3 + [4e-4] * 3)
     heading.reset()
     np.testing.assert_allclose(heading.state.pose_variance, 0.0)
+
+    steady = OdometryIntegrator(camera_mount([0.0] * 6))
+    for _ in range(3):
+        state = steady.update(forward, dt=0.5, uncertainty=MotionUncertainty(0.0, 0.0, 0.0, rotation_bias=0.01))
+    # A repeated error turns 3, 2 and 1 m of path the same way: (0.01 x 6)^2, and the rotation (3 x 0.01)^2.
+    np.testing.assert_allclose(state.pose_variance, [0.0036] * 3 + [9e-4] * 3, rtol=1e-12)
+    np.testing.assert_allclose(state.twist_variance[3:], 0.01 ** 2 / 0.5 ** 2)  # one pair's error over dt

@@ -86,7 +86,7 @@ def test_the_scale_is_recovered_from_a_synthetic_trajectory_with_outliers():
     assert uncertainty is not None
     assert 0.02 < uncertainty.step < 0.10  # the 5 % per-step noise, robustly (the wild pairs barely count)
     assert uncertainty.scale == pytest.approx(1.2533 * uncertainty.step / math.sqrt(30))
-    assert uncertainty.rotation == 0.0      # both say: no rotation
+    assert uncertainty.rotation == 0.0 and uncertainty.rotation_bias == 0.0  # both say: no rotation
 
 
 def test_standstill_pairs_are_ignored_and_the_window_follows_a_new_scale():
@@ -111,17 +111,30 @@ def test_standstill_pairs_are_ignored_and_the_window_follows_a_new_scale():
     assert estimator.pairs == 0
 
 
-def test_the_rotation_uncertainty_is_the_disagreement_with_the_robot():
-    """Every pair's network rotation is off by 0.01 rad about one axis: median angle^2 / 2.366 per axis."""
-    estimator = OdometryScaleEstimator(window=10, min_speed=0.0, min_pairs=1)
+def test_the_rotation_uncertainty_is_the_disagreement_with_the_robot_repeated_and_random():
+    """Network rotations off by +-0.01 rad in turn: no repeated part, random deviation per axis
+    sqrt(median angle^2 / 2.366); always off by +0.01 rad: all of it repeated, none random."""
     robot = rigid_from_motion(np.array([0.0, 0.2, 0.0]), np.array([0.0, 0.0, 0.5]))
-    network = rigid_from_motion(np.array([0.0, 0.21, 0.0]), np.array([0.0, 0.0, 1.0]))
-    for _ in range(4):
-        estimator.add(robot, network, dt=0.1)
-    uncertainty = estimator.uncertainty()
-    assert uncertainty is not None and estimator.scale == pytest.approx(0.5)
+
+    def network(error: float) -> np.ndarray:
+        return rigid_from_motion(np.array([0.0, 0.2 + error, 0.0]), np.array([0.0, 0.0, 1.0]))
+
+    alternating = OdometryScaleEstimator(window=10, min_speed=0.0, min_pairs=1)
+    for error in (0.01, -0.01, 0.01, -0.01):
+        alternating.add(robot, network(error), dt=0.1)
+    uncertainty = alternating.uncertainty()
+    assert uncertainty is not None and alternating.scale == pytest.approx(0.5)
     assert uncertainty.rotation == pytest.approx(0.01 / math.sqrt(2.366), rel=1e-6)
+    assert uncertainty.rotation_bias == pytest.approx(0.0, abs=1e-12)
     assert uncertainty.step == 0.0 and uncertainty.scale == 0.0
+
+    steady = OdometryScaleEstimator(window=10, min_speed=0.0, min_pairs=1)
+    for _ in range(4):
+        steady.add(robot, network(0.01), dt=0.1)
+    uncertainty = steady.uncertainty()
+    assert uncertainty is not None
+    assert uncertainty.rotation_bias == pytest.approx(0.01, rel=1e-6)
+    assert uncertainty.rotation == pytest.approx(0.0, abs=1e-9)
 
 
 def test_a_trajectory_played_through_the_buffer_gives_the_scale_at_the_image_stamps():

@@ -91,7 +91,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "(nav_msgs/Odometry on 'robot_odom'): the median ratio of the distances travelled."),
     ParameterSpec("metres_per_unit", 1.0, "Metres per model depth unit in fixed mode (and before the first "
                   "estimate in camera_height and odometry mode).", False, (1e-6, 1e6)),
-    ParameterSpec("odometry_scale_window", 30, "odometry mode: the scale is the median over this many recent "
+    ParameterSpec("odometry_scale_window", 10, "odometry mode: the scale is the median over this many recent "
                   "frame pairs with motion.", False, (1, 10000)),
     ParameterSpec("odometry_min_speed", 0.05, "odometry mode: frame pairs over which the camera moved slower "
                   "than this (m/s, by the robot's odometry) are not used for the scale.", False, (0.0, 100.0)),
