@@ -45,7 +45,7 @@ from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSet
 from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
 from depth_motion_ros.ros.qos import make_qos
 from depth_motion_ros.ros.tf_broadcast import make_transform_broadcaster
-from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions, StreamStep
+from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions, StreamStep, classify_step
 from depth_motion_ros.visualisation import motion_colour
 
 NODE_NAME = "depth_motion"
@@ -353,8 +353,10 @@ class DepthMotionNode(Node):
         """The camera's motion over the pair (previous_stamp, stamp) by the robot's odometry, for the odometry
         scale; None in other modes, without a pair, or (with a warning per reason) when the robot's odometry
         does not cover both stamps: the pair then does not count towards the scale."""
-        if settings.scale_mode != "odometry" or previous_stamp is None or not stamp > previous_stamp:
+        if settings.scale_mode != "odometry" or classify_step(previous_stamp, stamp, settings.max_frame_gap) \
+                is not Continuity.CONTINUOUS:
             return None
+        assert previous_stamp is not None
         try:
             return self._robot_odometry.camera_motion(previous_stamp, stamp, camera_mount(settings.camera_mount))
         except OdometryMatchError as error:
