@@ -122,6 +122,9 @@ class OdometryScaleEstimator:
     The estimate is the median of the per-pair ratios |t_robot| / |t_network| over the last `window` used
     pairs, available from `min_pairs` on. The median, because single pairs go badly wrong (a moving object
     filling the view, a blurred frame, a wheel slipping) and must not pull the scale.
+
+    The processing thread adds while the node's diagnostics read: the window is an immutable tuple replaced
+    as a whole, and every reader works on the one it read.
     """
 
     def __init__(self, window: int = 10, min_speed: float = 0.05, min_pairs: int = 3) -> None:
@@ -131,21 +134,18 @@ class OdometryScaleEstimator:
         self.window = window
         self.min_speed = min_speed
         self.min_pairs = min_pairs
-        self._log_ratios: deque[float] = deque(maxlen=window)
-        #: Rotation vectors of the network's rotation error against the robot's, per pair (camera frame).
-        self._rotation_errors: deque[np.ndarray] = deque(maxlen=window)
+        #: Per used pair: the log of the distance ratio, and the rotation vector of the network's rotation
+        #: error against the robot's (camera frame).
+        self._pairs: tuple[tuple[float, np.ndarray], ...] = ()
 
     def reset(self) -> None:
-        self._log_ratios.clear()
-        self._rotation_errors.clear()
+        self._pairs = ()
 
     def configure(self, window: int, min_speed: float) -> None:
         """New settings (a run-time parameter change); the newest pairs are kept."""
-        if window != self.window:
-            self.window = window
-            self._log_ratios = deque(self._log_ratios, maxlen=window)
-            self._rotation_errors = deque(self._rotation_errors, maxlen=window)
+        self.window = window
         self.min_speed = min_speed
+        self._pairs = self._pairs[-window:]
 
     def add(self, robot_motion: np.ndarray, network_motion: np.ndarray, dt: float) -> bool:
         """One pair: the camera's `previous_T_current` by the robot (metres) and by the network (model
@@ -155,44 +155,39 @@ class OdometryScaleEstimator:
         if dt <= 0 or robot_distance < self.min_speed * dt or not network_distance > 0 \
                 or not math.isfinite(network_distance):
             return False
-        self._log_ratios.append(math.log(robot_distance / network_distance))
         error = np.asarray(network_motion)[:3, :3].T @ np.asarray(robot_motion)[:3, :3]
-        self._rotation_errors.append(matrix_to_rotvec(error))
+        pair = (math.log(robot_distance / network_distance), matrix_to_rotvec(error))
+        self._pairs = (*self._pairs, pair)[-self.window:]
         return True
 
     @property
     def pairs(self) -> int:
         """Pairs in the window (used ones only)."""
-        return len(self._log_ratios)
+        return len(self._pairs)
 
     @property
     def scale(self) -> float | None:
         """Metres per model unit, or None before `min_pairs` pairs with motion."""
-        if len(self._log_ratios) < self.min_pairs:
+        window = self._pairs
+        if len(window) < self.min_pairs:
             return None
-        return math.exp(float(np.median(self._log_ratios)))
-
-    @property
-    def ratio_spread(self) -> float | None:
-        """Relative standard deviation of one pair's ratio (robust: from the median absolute deviation of the
-        log-ratios): how far one step's scaled length strays from the robot's."""
-        if len(self._log_ratios) < self.min_pairs:
-            return None
-        logs = np.asarray(self._log_ratios)
-        return MAD_TO_STD * float(np.median(np.abs(logs - np.median(logs))))
+        return math.exp(float(np.median([log_ratio for log_ratio, _ in window])))
 
     def uncertainty(self) -> MotionUncertainty | None:
-        """The estimate's own uncertainty, or None before there is an estimate: relative standard error of the
-        scale (the median's, from the spread over the window), relative deviation of one step's length, and
-        the rotation's disagreement with the robot's, split into the part every pair repeats (the size of
-        the per-axis median of the error vectors) and the deviation per axis of the rest (robust: from the
-        median of its squared angles)."""
-        spread = self.ratio_spread
-        if spread is None:
+        """The estimate's own uncertainty, or None before there is an estimate: the relative deviation of one
+        pair's ratio (robust: 1.4826 x the median absolute deviation of the log-ratios), which is how far one
+        step's scaled length strays from the robot's; the median's relative standard error from it; and the
+        rotation's disagreement with the robot's, split into the part every pair repeats (the size of the
+        per-axis median of the error vectors) and the deviation per axis of the rest (robust: from the median
+        of its squared angles)."""
+        window = self._pairs
+        if len(window) < self.min_pairs:
             return None
-        errors = np.asarray(self._rotation_errors)
+        logs = np.array([log_ratio for log_ratio, _ in window])
+        errors = np.array([error for _, error in window])
+        spread = MAD_TO_STD * float(np.median(np.abs(logs - np.median(logs))))
         repeated = np.median(errors, axis=0)
         rest = float(np.median(np.sum(np.square(errors - repeated), axis=1)))
-        return MotionUncertainty(scale=MEDIAN_STANDARD_ERROR * spread / math.sqrt(len(self._log_ratios)),
+        return MotionUncertainty(scale=MEDIAN_STANDARD_ERROR * spread / math.sqrt(len(window)),
                                  step=spread, rotation=math.sqrt(rest / CHI2_3_MEDIAN),
                                  rotation_bias=float(np.linalg.norm(repeated)))
