@@ -77,25 +77,45 @@ def fit_ground_plane(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 2
 
 
 class ScaleSmoother:
-    """Exponential moving average of metres-per-unit in log space (scale errors are multiplicative)."""
+    """Exponential moving average of metres-per-unit in log space (scale errors are multiplicative), and of
+    the squared deviation of each frame's log-scale from it: the spread of the ground fits, from which the
+    average's own relative standard deviation follows (`relative_std`)."""
 
     def __init__(self, smoothing: float) -> None:
         self.smoothing = smoothing
         self._log_scale: float | None = None
+        self._log_variance = 0.0
+        self._updates = 0
 
     def update(self, scale: float) -> float:
+        log_scale = float(np.log(scale))
         if self._log_scale is None:
-            self._log_scale = float(np.log(scale))
+            self._log_scale = log_scale
         else:
-            self._log_scale += self.smoothing * (float(np.log(scale)) - self._log_scale)
+            deviation = log_scale - self._log_scale
+            self._log_scale += self.smoothing * deviation
+            self._log_variance += self.smoothing * (deviation ** 2 - self._log_variance)
+        self._updates += 1
         return float(np.exp(self._log_scale))
 
     @property
     def value(self) -> float | None:
         return None if self._log_scale is None else float(np.exp(self._log_scale))
 
+    @property
+    def relative_std(self) -> float | None:
+        """Relative standard deviation of the smoothed scale: the frames' spread times the exponential
+        average's reduction of independent noise, sqrt(a / (2 - a)) for smoothing a; None before two fits
+        (one fit says nothing about its own spread)."""
+        if self._updates < 2:
+            return None
+        a = self.smoothing
+        return float(np.sqrt(self._log_variance * a / (2.0 - a)))
+
     def reset(self) -> None:
         self._log_scale = None
+        self._log_variance = 0.0
+        self._updates = 0
 
 
 def scale_from_camera_height(depth: np.ndarray, intrinsics: np.ndarray, up: np.ndarray,

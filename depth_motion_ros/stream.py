@@ -6,7 +6,8 @@ Conventions of a `StreamStep` (docs/ARCHITECTURE.md, "The per-frame engine"):
 
 * Arrays are at the network's input size (`predictor.input_size`); callers resize for display or files.
 * Depth is metres along the optical axis: model units times the step's `scale` (1 unless a scale mode
-  gives metres).
+  gives metres: `camera_height` from the ground plane, `odometry` from the robot's own odometry, passed to
+  `step` as the camera's motion over each pair; odometry_scale.py).
 * Frames are optical (x right, y down, z forward). `camera_motion` is `previous_T_current`, the pose of the
   current camera in the previous one (its inverse `T_21` maps previous-camera points to current-camera
   points); `pose` is `world_T_camera`, the chained camera motions, with `world` the camera of the first
@@ -38,12 +39,17 @@ import torch
 
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.ground_scale import ScaleSmoother, scale_from_camera_height
+from depth_motion_ros.odometry import MotionUncertainty
+from depth_motion_ros.odometry_scale import OdometryScaleEstimator
 from depth_motion_ros.predictors.base import PredictorBase, resize_rgb
 from depth_motion_ros.transforms import invert_rigid, rigid_from_motion
 from depth_motion_ros.visualisation import moving_mask
 
 #: Up in the optical frame of a level camera (y points down).
 LEVEL_CAMERA_UP = np.array([0.0, -1.0, 0.0])
+#: The relative scale deviation that says "unknown scale": `fixed` mode, and the other modes before their
+#: first estimate. With it the pose's standard deviation is as large as the distance travelled.
+UNKNOWN_SCALE = 1.0
 
 
 class Continuity(enum.Enum):
@@ -79,7 +85,8 @@ def classify_step(previous_stamp: float | None, stamp: float, max_gap_s: float) 
 class StreamOptions:
     """What the engine needs to know for one frame (the node maps its parameters onto these)."""
 
-    scale_mode: str = "fixed"          # 'fixed' (metres_per_unit) or 'camera_height' (ground_scale.py)
+    scale_mode: str = "fixed"          # 'fixed' (metres_per_unit), 'camera_height' (ground_scale.py) or
+    #                                    'odometry' (the robot's odometry, odometry_scale.py)
     metres_per_unit: float = 1.0
     camera_height: float = 1.5
     ground_region: float = 0.35
@@ -88,6 +95,10 @@ class StreamOptions:
     intrinsics_source: str = "auto"    # 'auto', 'camera_info' or 'learned'
     pose_refinement: str = "none"      # 'none', 'rotation' or 'full' (geometry/direct_alignment.py)
     flip_average: bool = False         # average each depth map with its mirror image's (PredictorBase.depth)
+    odometry_window: int = 10          # pairs in the odometry mode's median (docs/decisions/odometry-scale.md)
+    odometry_min_speed: float = 0.05   # m/s of the camera (by the robot) below which a pair is not used
+    translation_noise: float = 0.15    # relative deviation of one step's length where nothing measures it
+    rotation_noise: float = 0.01       # radians per step and axis where nothing measures it
 
 
 @dataclass
@@ -102,6 +113,7 @@ class StreamStep:
     intrinsics_learned: bool                 # True when `intrinsics` is the learned running mean
     scale: float                             # metres per model unit used for this frame
     pose: np.ndarray                         # 4x4 world_T_camera after this frame
+    uncertainty: MotionUncertainty           # of this frame's scale and of the pair's motion (odometry.py)
     previous_stamp: float | None = None      # stamp of the frame this one was paired with
     camera_motion: np.ndarray | None = None  # 4x4 previous_T_current (refined when asked), metres
     network_motion: np.ndarray | None = None  # 4x4 previous_T_current as the network predicted it, metres
@@ -124,6 +136,7 @@ class DepthMotionStream:
         self.predictor = predictor
         self._up_in_camera = np.asarray(up_in_camera, dtype=np.float64)
         self._scale = ScaleSmoother(StreamOptions.scale_smoothing)
+        self.odometry_scale = OdometryScaleEstimator(StreamOptions.odometry_window, StreamOptions.odometry_min_speed)
         self._learned_intrinsics_sum = np.zeros((3, 3))
         self._learned_count = 0
         self._previous: tuple[float, torch.Tensor, torch.Tensor] | None = None
@@ -171,30 +184,79 @@ class DepthMotionStream:
         learned = self.learned_intrinsics
         return learned, learned is not None
 
-    def update_scale(self, depth_units: np.ndarray, intrinsics: np.ndarray | None, options: StreamOptions) -> float:
-        """Metres per model unit for this frame: fixed, or the smoothed ground-plane estimate.
+    def update_scale(self, depth_units: np.ndarray, intrinsics: np.ndarray | None, options: StreamOptions,
+                     pair: tuple[np.ndarray, np.ndarray, float] | None = None) -> float:
+        """Metres per model unit for this frame: fixed, the smoothed ground-plane estimate, or the robot's
+        odometry over the recent pairs.
 
-        In camera_height mode a frame without a level ground plane leaves the running estimate unchanged;
-        before the first good fit, ``metres_per_unit`` applies.
+        In camera_height mode a frame without a level ground plane leaves the running estimate unchanged. In
+        odometry mode `pair` is this frame's pair (the camera's motion by the robot in metres, by the network
+        in model units, seconds between them), or None when it has none or the robot's odometry does not
+        cover it. Before the first estimate, ``metres_per_unit`` applies.
         """
-        if options.scale_mode != "camera_height":
-            return options.metres_per_unit
-        self._scale.smoothing = options.scale_smoothing
-        if intrinsics is not None:
-            frame_scale = scale_from_camera_height(depth_units, intrinsics, self._up_in_camera,
-                                                   options.camera_height, options.ground_region)
-            if frame_scale is not None:
-                self._scale.update(frame_scale)
-        smoothed = self._scale.value
-        return options.metres_per_unit if smoothed is None else smoothed
+        if options.scale_mode == "camera_height":
+            self._scale.smoothing = options.scale_smoothing
+            if intrinsics is not None:
+                frame_scale = scale_from_camera_height(depth_units, intrinsics, self._up_in_camera,
+                                                       options.camera_height, options.ground_region)
+                if frame_scale is not None:
+                    self._scale.update(frame_scale)
+            estimate = self._scale.value
+        elif options.scale_mode == "odometry":
+            self.odometry_scale.configure(options.odometry_window, options.odometry_min_speed)
+            if pair is not None:
+                self.odometry_scale.add(*pair)
+            estimate = self.odometry_scale.scale
+        else:
+            estimate = None
+        return options.metres_per_unit if estimate is None else estimate
+
+    def uncertainty(self, options: StreamOptions) -> MotionUncertainty:
+        """What the scale mode knows about its own errors (odometry.py, MotionUncertainty): the odometry mode
+        measures all three against the robot; camera_height the scale from the spread of its ground fits;
+        where nothing measures them, the options' `translation_noise` and `rotation_noise`, and an unknown
+        scale (UNKNOWN_SCALE) in fixed mode and before the first estimate."""
+        assumed = MotionUncertainty(UNKNOWN_SCALE, options.translation_noise, options.rotation_noise)
+        if options.scale_mode == "odometry":
+            return self.odometry_scale.uncertainty() or assumed
+        if options.scale_mode == "camera_height":
+            spread = self._scale.relative_std
+            return assumed if spread is None else MotionUncertainty(spread, options.translation_noise,
+                                                                    options.rotation_noise)
+        return assumed
+
+    def scale_status(self, options: StreamOptions) -> tuple[bool, str]:
+        """Whether the output is metric, and a line saying where its scale comes from (the node's
+        /diagnostics)."""
+        if options.scale_mode == "camera_height":
+            ground, spread = self._scale.value, self._scale.relative_std
+            if ground is None:
+                return False, (f"not yet metric: no level ground plane found yet, {options.metres_per_unit:g} "
+                               "metres per model unit")
+            deviation = "" if spread is None else f" (deviation {spread:.1%})"
+            return True, f"metric from the ground plane: {ground:.4g} metres per model unit{deviation}"
+        if options.scale_mode == "odometry":
+            estimator = self.odometry_scale
+            robot, uncertainty = estimator.scale, estimator.uncertainty()
+            if robot is None or uncertainty is None:
+                return False, (f"not yet metric: {estimator.pairs} of {estimator.min_pairs} frame pairs with motion "
+                               f"matched to the robot's odometry, {options.metres_per_unit:g} metres per model unit")
+            return True, (f"metric from the robot's odometry: {robot:.4g} metres per model unit, median of "
+                          f"{estimator.pairs} pairs (deviation {uncertainty.scale:.1%})")
+        return False, (f"not metric: scale_mode fixed, {options.metres_per_unit:g} metres per model unit "
+                       "(set scale_mode camera_height or odometry)")
 
     def step(self, rgb: np.ndarray, stamp: float, camera_k: np.ndarray | None, options: StreamOptions,
-             want_motion: bool = True, want_field: bool = True) -> StreamStep:
+             want_motion: bool = True, want_field: bool = True,
+             robot_motion: np.ndarray | None = None) -> StreamStep:
         """Depth for ``rgb``; with ``want_motion`` the camera motion since the previous frame and the pose, and
         with ``want_field`` too the previous frame's object-motion field (one network pass gives both).
 
-        ``camera_k`` is the camera's K at ``rgb``'s resolution, or None. The caller reports continuity events
-        (the node logs them); the state changes for them happen here.
+        ``camera_k`` is the camera's K at ``rgb``'s resolution, or None. ``robot_motion`` is the camera's
+        motion from `previous_stamp` to ``stamp`` as the robot's odometry measured it (`previous_T_current`,
+        metres; odometry_scale.RobotOdometryBuffer.camera_motion), for `scale_mode: odometry`; None when the
+        robot's odometry does not cover the pair. The caller reports continuity events (the node logs them);
+        the state changes for them happen here.
         """
         stages: dict[str, float] = {}
         tick = time.perf_counter()
@@ -241,16 +303,22 @@ class DepthMotionStream:
             stages["pose_refinement"] = time.perf_counter() - tick
 
         tick = time.perf_counter()
-        scale = self.update_scale(depth_numpy, intrinsics, options)
-        result = StreamStep(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, learned,
-                            scale, self._pose.copy())
+        units_motion = None  # previous_T_current in model units
         if camera is not None and paired is not None and camera_rotation is not None \
                 and camera_translation is not None:
-            network_rotation = camera.rotation[0].double().cpu().numpy()
             # p_cur = R p_prev + t: that is current_T_previous; the camera motion is its inverse.
-            current_T_previous = rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
-                                                   camera_translation[0].double().cpu().numpy() * scale)
-            result.camera_motion = invert_rigid(current_T_previous)
+            units_motion = invert_rigid(rigid_from_motion(camera_rotation[0].double().cpu().numpy(),
+                                                          camera_translation[0].double().cpu().numpy()))
+        odometry_pair = None
+        if units_motion is not None and robot_motion is not None and paired is not None:
+            odometry_pair = (np.asarray(robot_motion, dtype=np.float64), units_motion, stamp - paired[0])
+        scale = self.update_scale(depth_numpy, intrinsics, options, odometry_pair)
+        result = StreamStep(stamp, continuity, small_rgb, depth_numpy * np.float32(scale), intrinsics, learned,
+                            scale, self._pose.copy(), self.uncertainty(options))
+        if camera is not None and paired is not None and units_motion is not None:
+            network_rotation = camera.rotation[0].double().cpu().numpy()
+            result.camera_motion = units_motion.copy()
+            result.camera_motion[:3, 3] *= scale
             network_current_T_previous = rigid_from_motion(network_rotation,
                                                            camera.translation[0].double().cpu().numpy() * scale)
             result.network_motion = invert_rigid(network_current_T_previous)

@@ -98,3 +98,29 @@ def pose_matrix(translation: Sequence[float], quaternion_xyzw: Sequence[float]) 
     pose[:3, :3] = quaternion_to_matrix(*quaternion_xyzw)
     pose[:3, 3] = translation
     return pose
+
+
+def slerp_quaternion(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
+    """Spherical interpolation of unit quaternions `(x, y, z, w)` along the shorter arc."""
+    q0, q1 = np.asarray(q0, dtype=np.float64), np.asarray(q1, dtype=np.float64)
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:  # nearly parallel: linear interpolation is exact to float precision
+        q = q0 + fraction * (q1 - q0)
+        unit: np.ndarray = q / np.linalg.norm(q)
+        return unit
+    angle = np.arccos(dot)
+    between: np.ndarray = (np.sin((1 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
+    return between
+
+
+def interpolate_pose(pose0: np.ndarray, pose1: np.ndarray, fraction: float) -> np.ndarray:
+    """The 4x4 pose `fraction` of the way from `pose0` (0) to `pose1` (1): translation linearly, rotation by
+    slerp (ground-truth tracks and the robot's odometry are both sampled at other times than the images)."""
+    pose = np.eye(4)
+    pose[:3, 3] = (1 - fraction) * np.asarray(pose0)[:3, 3] + fraction * np.asarray(pose1)[:3, 3]
+    q = slerp_quaternion(matrix_to_quaternion(np.asarray(pose0)[:3, :3]),
+                         matrix_to_quaternion(np.asarray(pose1)[:3, :3]), fraction)
+    pose[:3, :3] = quaternion_to_matrix(*q)
+    return pose

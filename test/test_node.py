@@ -531,7 +531,7 @@ def test_parameter_changes_at_run_time(harness_factory):
     assert h.node.get_parameter("point_stride").value == 4
     nan = float("nan")
     refusals = [({"camera_mount": [0.0, 0.0, nan, 0.0, 0.0, 0.0]}, "'camera_mount' must be finite"),
-                ({"pose_covariance": [nan] * 6}, "'pose_covariance' must be finite"),
+                ({"step_rotation_noise": nan}, "step_rotation_noise"),
                 ({"base_frame": "odom"}, "'odom_frame' and 'base_frame' must differ"),
                 ({"camera_frame": " "}, "'camera_frame' must not be empty or blank"),
                 ({"metres_per_unit": nan}, "metres_per_unit")]
@@ -550,8 +550,8 @@ def test_invalid_parameters_stop_startup_and_a_model_that_cannot_load_says_why(c
         for override, reason in [(Parameter("scale_mode", value="magic"), "parameter 'scale_mode'"),
                                  (Parameter("camera_mount", value=[nan, 0.0, 0.0, 0.0, 0.0, 0.0]),
                                   "parameter 'camera_mount' must be finite"),
-                                 (Parameter("twist_covariance", value=[0.1, 0.1, 0.1, nan, 0.1, 0.1]),
-                                  "parameter 'twist_covariance' must be finite"),
+                                 (Parameter("step_translation_noise", value=nan),
+                                  "parameter 'step_translation_noise'"),
                                  (Parameter("odom_frame", value="base_link"), "must differ"),
                                  (Parameter("camera_frame", value=""), "'camera_frame' must not be empty"),
                                  (Parameter("point_stride", value=99), "parameter 'point_stride'"),

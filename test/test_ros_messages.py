@@ -16,7 +16,7 @@ from depth_motion_ros.ros.camera_info import (
     intrinsics_from_camera_info,
 )
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
-from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
+from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform, odometry_pose
 from depth_motion_ros.transforms import rotvec_to_matrix
 from depth_motion_ros.visualisation import motion_colour, moving_mask
 
@@ -93,15 +93,18 @@ def test_odometry_and_transform_messages():
     pose = np.eye(4)
     pose[:3, :3] = rotvec_to_matrix([0, 0, np.pi / 2])
     pose[:3, 3] = [1.0, 2.0, 0.0]
-    state = OdometryState(pose, np.array([0.5, 0, 0]), np.array([0, 0, 0.1]))
+    state = OdometryState(pose, np.array([0.5, 0, 0]), np.array([0, 0, 0.1]), np.arange(1.0, 7.0),
+                          np.full(6, 0.1))
     header = Header(frame_id="odom")
-    msg = build_odometry(state, header, "base_link", [1, 2, 3, 4, 5, 6], [0.1] * 6)
+    msg = build_odometry(state, header, "base_link")
     assert msg.header.frame_id == "odom" and msg.child_frame_id == "base_link"
     assert (msg.pose.pose.position.x, msg.pose.pose.position.y) == (1.0, 2.0)
     np.testing.assert_allclose([msg.pose.pose.orientation.z, msg.pose.pose.orientation.w],
                                [np.sqrt(0.5), np.sqrt(0.5)])
     assert msg.twist.twist.linear.x == 0.5 and msg.twist.twist.angular.z == pytest.approx(0.1)
-    np.testing.assert_allclose(np.diag(np.reshape(msg.pose.covariance, (6, 6))), [1, 2, 3, 4, 5, 6])
+    np.testing.assert_allclose(np.reshape(msg.pose.covariance, (6, 6)), np.diag([1, 2, 3, 4, 5, 6]))
+    np.testing.assert_allclose(np.reshape(msg.twist.covariance, (6, 6)), np.diag([0.1] * 6))
+    np.testing.assert_allclose(odometry_pose(msg), pose, atol=1e-12)  # a robot's Odometry read back
     transform = build_transform(state, header, "base_link")
     assert transform.child_frame_id == "base_link" and transform.transform.translation.y == 2.0
     assert transform.transform.rotation.w == pytest.approx(np.sqrt(0.5))

@@ -9,9 +9,9 @@ from depth_motion_ros.checkpoint import save_checkpoint
 from depth_motion_ros.geometry.direct_alignment import AlignmentOptions, refine_motion
 from depth_motion_ros.model_config import PRESETS
 from depth_motion_ros.networks.model import DepthMotionModel
-from depth_motion_ros.odometry import camera_mount, up_in_camera
+from depth_motion_ros.odometry import MotionUncertainty, camera_mount, up_in_camera
 from depth_motion_ros.predictors import DepthMotionPredictor
-from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions
+from depth_motion_ros.stream import UNKNOWN_SCALE, Continuity, DepthMotionStream, StreamOptions
 from depth_motion_ros.transforms import invert_rigid, rigid_from_motion
 
 
@@ -138,6 +138,35 @@ def test_scale_modes_fixed_ground_plane_and_fallback(predictor):
     assert stream.update_scale(road, K, height) == pytest.approx(2.0, rel=1e-4)
     assert stream.update_scale(wall, K, height) == pytest.approx(2.0, rel=1e-4)  # bad frame: kept
     assert stream.update_scale(road * 2, K, height) == pytest.approx(np.sqrt(2.0), rel=1e-3)  # log-mean
+
+    # The ground fits' spread: log 2 off by half each time -> deviation of the smoothed scale, and metric.
+    assert stream.uncertainty(height).scale > 0
+    assert stream.scale_status(height)[0] and not stream.scale_status(fixed)[0]
+    assert stream.uncertainty(fixed) == MotionUncertainty(UNKNOWN_SCALE, fixed.translation_noise,
+                                                          fixed.rotation_noise)
+
+
+def test_odometry_scale_mode_scales_depth_translation_and_field_by_the_robots_distance(predictor):
+    """The same pair three times, the robot moving 0.2 m each: before three pairs metres_per_unit applies,
+    from the third on 0.2 m over the network's translation; depth and the field scale with it."""
+    a, b, _ = _frames()
+    options = StreamOptions(scale_mode="odometry", metres_per_unit=1.0, max_frame_gap=1.0)
+    robot = rigid_from_motion(np.zeros(3), np.array([0.0, 0.0, 0.2]))
+    stream = DepthMotionStream(predictor)
+    steps = []
+    for pair in range(3):
+        t = 10.0 * pair  # a gap before each pair: the same two images each time
+        stream.step(a, t, None, options)
+        steps.append(stream.step(b, t + 0.1, None, options, robot_motion=robot))
+    units = float(np.linalg.norm(steps[0].camera_motion[:3, 3]))
+    assert steps[0].scale == steps[1].scale == 1.0 and not steps[1].uncertainty.scale < UNKNOWN_SCALE
+    assert steps[2].scale == pytest.approx(0.2 / units)
+    assert np.linalg.norm(steps[2].camera_motion[:3, 3]) == pytest.approx(0.2)
+    np.testing.assert_allclose(steps[2].depth, steps[0].depth * (0.2 / units), rtol=1e-5)
+    np.testing.assert_allclose(steps[2].motion_field, steps[0].motion_field * (0.2 / units), rtol=1e-4, atol=1e-7)
+    assert steps[2].uncertainty.scale == 0.0 and steps[2].uncertainty.step == 0.0  # three equal ratios
+    metric, text = stream.scale_status(options)
+    assert metric and "metric from the robot's odometry" in text
 
 
 def test_no_motion_when_not_wanted_after_intrinsics_are_known(predictor):

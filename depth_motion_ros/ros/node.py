@@ -35,17 +35,18 @@ from depth_motion_ros.node_support.latest_slot import LatestSlot
 from depth_motion_ros.node_support.processing_stats import ProcessingStats, format_stage_times, summary_line
 from depth_motion_ros.node_support.reason_throttle import ReasonThrottle
 from depth_motion_ros.odometry import OdometryIntegrator, OdometryState, camera_mount, up_in_camera
+from depth_motion_ros.odometry_scale import OdometryMatchError, RobotOdometryBuffer
 from depth_motion_ros.predictors import PredictorBase, load_predictor
 from depth_motion_ros.ros.camera_info import CameraInfoError, CameraModel, build_camera_info, camera_model_from_info
 from depth_motion_ros.ros.camera_mount_tf import CameraMountTf
 from depth_motion_ros.ros.diagnostics import assess, build_diagnostics
 from depth_motion_ros.ros.image_messages import message_to_rgb, numpy_to_image
-from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform
+from depth_motion_ros.ros.odometry_msgs import build_odometry, build_transform, odometry_pose
 from depth_motion_ros.ros.parameters import PARAMETER_NAMES, PARAMETERS, NodeSettings, descriptor
 from depth_motion_ros.ros.pointcloud import build_point_cloud, organised_points
 from depth_motion_ros.ros.qos import make_qos
 from depth_motion_ros.ros.tf_broadcast import make_transform_broadcaster
-from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions, StreamStep
+from depth_motion_ros.stream import Continuity, DepthMotionStream, StreamOptions, StreamStep, classify_step
 from depth_motion_ros.visualisation import motion_colour
 
 NODE_NAME = "depth_motion"
@@ -102,7 +103,11 @@ def stream_options(settings: NodeSettings) -> StreamOptions:
                          camera_height=settings.camera_height, ground_region=settings.ground_region,
                          scale_smoothing=settings.scale_smoothing, max_frame_gap=settings.max_frame_gap,
                          intrinsics_source=settings.intrinsics_source,
-                         pose_refinement=settings.pose_refinement, flip_average=settings.flip_average)
+                         pose_refinement=settings.pose_refinement, flip_average=settings.flip_average,
+                         odometry_window=settings.odometry_scale_window,
+                         odometry_min_speed=settings.odometry_min_speed,
+                         translation_noise=settings.step_translation_noise,
+                         rotation_noise=settings.step_rotation_noise)
 
 
 def compressed_topic(image_topic: str) -> str:
@@ -163,6 +168,7 @@ class DepthMotionNode(Node):
         if self._tf_broadcaster is None:
             self.get_logger().info(f"TF is off: {tf_missing_reason}; odometry is published on 'odom' only")
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._say_if_not_metric(self._settings, None)
         if self.MANAGED:
             return
         self._bring_up(predictor)
@@ -194,6 +200,8 @@ class DepthMotionNode(Node):
         self._camera_problem: str | None = None
         self._frame_problem: str | None = None
         self._slot: LatestSlot[tuple[Image | CompressedImage, float]] = LatestSlot()
+        #: The robot's own odometry (scale_mode odometry), kept whatever the mode so a switch works at once.
+        self._robot_odometry = RobotOdometryBuffer()
         self._rate_limit_dropped = 0
         self._stats = ProcessingStats(windows=("summary", "diagnostics"))
         self._create_interfaces()
@@ -223,7 +231,7 @@ class DepthMotionNode(Node):
         for timer in (self._summary_timer, self._diagnostics_timer):
             if timer is not None:
                 self.destroy_timer(timer)
-        for subscription in (self._image_subscription, self._camera_info_subscription):
+        for subscription in (self._image_subscription, self._camera_info_subscription, self._robot_odom_subscription):
             self.destroy_subscription(subscription)
         for publisher in self._publishers_made:
             self.destroy_publisher(publisher)
@@ -269,6 +277,10 @@ class DepthMotionNode(Node):
         self._image_topic_is_rectified = is_rectified_topic(self._image_subscription.topic_name)
         self._camera_info_subscription = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, input_qos)
+        # The robot's odometry: reliable (as odometry publishers are) and 50 deep, a second of 50 Hz odometry,
+        # so a busy executor does not lose the poses the next pairs need.
+        self._robot_odom_subscription = self.create_subscription(
+            Odometry, "robot_odom", self._on_robot_odometry, make_qos("reliable", 50))
         self._depth_pub = self.create_publisher(Image, "depth/image", output_qos)
         self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", output_qos)
         self._points_pub = self.create_publisher(PointCloud2, "points", output_qos)
@@ -317,6 +329,7 @@ class DepthMotionNode(Node):
             self._use_predictor(predictor)
             self.get_logger().info(f"now running {self._model_text()}; odometry goes on from the last pose")
         self._settings = settings
+        self._say_if_not_metric(settings, previous)
         if any(getattr(settings, name) != getattr(previous, name)
                for name in ("camera_mount", "base_frame", "camera_frame")):
             self._mount_tf.publish(settings)  # the mount itself is taken per frame (`_process`)
@@ -335,6 +348,31 @@ class DepthMotionNode(Node):
             return
         self._stats.record_received()
         self._slot.put((msg, time.monotonic()))
+
+    def _on_robot_odometry(self, msg: Odometry) -> None:
+        self._robot_odometry.add(stamp_seconds(msg.header), odometry_pose(msg))
+
+    def _robot_motion(self, previous_stamp: float | None, stamp: float, settings: NodeSettings) -> np.ndarray | None:
+        """The camera's motion over the pair (previous_stamp, stamp) by the robot's odometry, for the odometry
+        scale; None in other modes, without a pair, or (with a warning per reason) when the robot's odometry
+        does not cover both stamps: the pair then does not count towards the scale."""
+        if settings.scale_mode != "odometry" or classify_step(previous_stamp, stamp, settings.max_frame_gap) \
+                is not Continuity.CONTINUOUS:
+            return None
+        assert previous_stamp is not None
+        try:
+            return self._robot_odometry.camera_motion(previous_stamp, stamp, camera_mount(settings.camera_mount))
+        except OdometryMatchError as error:
+            self._warn(f"frame pair not used for the odometry scale: {error}", reason=error.reason)
+            return None
+
+    def _say_if_not_metric(self, settings: NodeSettings, previous: NodeSettings | None) -> None:
+        """Once at start-up and at each change to scale_mode fixed: the outputs are not metric."""
+        if settings.scale_mode == "fixed" and (previous is None or previous.scale_mode != "fixed"):
+            self.get_logger().warning(
+                f"scale_mode is fixed: depth, points and odometry are model units x metres_per_unit "
+                f"({settings.metres_per_unit:g}), not metres, and the odometry covariance says the scale is "
+                "unknown. Set scale_mode camera_height or odometry for metric output (docs/node.md, Scale).")
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
@@ -388,11 +426,16 @@ class DepthMotionNode(Node):
             "pose_refinement": settings.pose_refinement, "flip_average": settings.flip_average,
             "camera mount": self._mount_tf.source or "no frame yet",
             **(self._predictor.describe() if self._predictor is not None else {}),
+            "scale": self._scale_text(settings),
         }
         health = assess(figures, self._camera_problem, self._model_problem)
         self._diagnostics_pub.publish(build_diagnostics(
             self.get_clock().now().to_msg(), f"{self.get_name()}: camera processing",
             self._image_subscription.topic_name, health, values))
+
+    def _scale_text(self, settings: NodeSettings) -> str:
+        stream = self._stream  # read without the lock, which the worker holds for a whole frame
+        return "no model" if stream is None else stream.scale_status(stream_options(settings))[1]
 
     @property
     def dropped_frames(self) -> int:
@@ -516,13 +559,13 @@ class DepthMotionNode(Node):
                                        "previous one, pose kept")
             self._last_remapped = remapped
             previous_stamp = stream.previous_stamp
-            result = stream.step(rgb, stamp, camera_k, stream_options(settings),
-                                       want_odometry or want_field, want_field)
+            result = stream.step(rgb, stamp, camera_k, stream_options(settings), want_odometry or want_field,
+                                 want_field, self._robot_motion(previous_stamp, stamp, settings))
             tick = time.perf_counter()
             if result.continuity is Continuity.BACKWARDS:
                 integrator.reset()
             odometry = None if result.camera_motion is None or result.previous_stamp is None else integrator.update(
-                result.camera_motion, result.stamp - result.previous_stamp)
+                result.camera_motion, result.stamp - result.previous_stamp, result.uncertainty)
             result.stage_seconds["scale_and_odometry"] += time.perf_counter() - tick
         self._log_continuity(result.continuity, previous_stamp, stamp, settings)
         if (not self._warned_learned_refinement and settings.pose_refinement != "none"
@@ -586,9 +629,7 @@ class DepthMotionNode(Node):
         if odometry is not None:
             odom_header = Header(stamp=header.stamp, frame_id=settings.odom_frame)
             if settings.publish_odom and self._wants(self._odom_pub):
-                self._odom_pub.publish(build_odometry(odometry, odom_header, settings.base_frame,
-                                                      list(settings.pose_covariance),
-                                                      list(settings.twist_covariance)))
+                self._odom_pub.publish(build_odometry(odometry, odom_header, settings.base_frame))
             if settings.publish_tf and self._tf_broadcaster is not None:
                 self._tf_broadcaster.sendTransform(build_transform(odometry, odom_header,
                                                                    settings.base_frame))

@@ -1,4 +1,4 @@
-"""nav_msgs/Odometry and TransformStamped from an OdometryState."""
+"""nav_msgs/Odometry and TransformStamped from an OdometryState, and the pose out of a robot's Odometry."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,15 +10,15 @@ from depth_motion_ros.odometry import OdometryState
 from depth_motion_ros.transforms import matrix_to_quaternion, pose_matrix
 
 
-def _diagonal_covariance(diagonal: list[float] | tuple[float, ...]) -> list[float]:
+def _diagonal_covariance(diagonal: np.ndarray) -> list[float]:
     covariance = np.zeros((6, 6))
     np.fill_diagonal(covariance, diagonal)
     return [float(v) for v in covariance.reshape(36)]
 
 
-def build_odometry(state: OdometryState, header: Header, child_frame: str,
-                   pose_covariance_diagonal: list[float], twist_covariance_diagonal: list[float]) -> Odometry:
-    """Odometry with the pose in ``header.frame_id`` (odom) and the twist in ``child_frame`` (base_link)."""
+def build_odometry(state: OdometryState, header: Header, child_frame: str) -> Odometry:
+    """Odometry with the pose in ``header.frame_id`` (odom) and the twist in ``child_frame`` (base_link), and
+    the state's covariances (diagonal)."""
     msg = Odometry()
     msg.header = header
     msg.child_frame_id = child_frame
@@ -27,12 +27,12 @@ def build_odometry(state: OdometryState, header: Header, child_frame: str,
     msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z = (float(v) for v in position)
     (msg.pose.pose.orientation.x, msg.pose.pose.orientation.y,
      msg.pose.pose.orientation.z, msg.pose.pose.orientation.w) = (float(v) for v in quaternion)
-    msg.pose.covariance = _diagonal_covariance(pose_covariance_diagonal)
+    msg.pose.covariance = _diagonal_covariance(state.pose_variance)
     msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (
         float(v) for v in state.linear_velocity)
     msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z = (
         float(v) for v in state.angular_velocity)
-    msg.twist.covariance = _diagonal_covariance(twist_covariance_diagonal)
+    msg.twist.covariance = _diagonal_covariance(state.twist_variance)
     return msg
 
 
@@ -59,3 +59,10 @@ def transform_matrix(msg: TransformStamped) -> np.ndarray:
 def build_transform(state: OdometryState, header: Header, child_frame: str) -> TransformStamped:
     """``header.frame_id -> child_frame`` transform carrying the odometry pose (for /tf)."""
     return transform_message(state.odom_T_base, header, child_frame)
+
+
+def odometry_pose(msg: Odometry) -> np.ndarray:
+    """The 4x4 pose (``child_frame_id`` in ``header.frame_id``) of a robot's nav_msgs/Odometry."""
+    position, orientation = msg.pose.pose.position, msg.pose.pose.orientation
+    return pose_matrix((position.x, position.y, position.z),
+                       (orientation.x, orientation.y, orientation.z, orientation.w))

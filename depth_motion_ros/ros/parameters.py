@@ -21,7 +21,7 @@ CHOICES = {
     "intrinsics_source": ("auto", "camera_info", "learned"),
     "input_rectification": ("auto", "raw", "rectified"),
     "pose_refinement": REFINEMENT_MODES,
-    "scale_mode": ("fixed", "camera_height"),
+    "scale_mode": ("fixed", "camera_height", "odometry"),
 }
 
 
@@ -95,9 +95,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   "Seconds between frames beyond which the pair is not used for motion; 0 = never.", False,
                   (0.0, 3600.0)),
     ParameterSpec("scale_mode", "fixed",
-                  "fixed: metres_per_unit; camera_height: metric scale from the ground plane and camera_height."),
+                  "fixed: metres_per_unit (not metric unless calibrated by hand); camera_height: metric scale from "
+                  "the ground plane and camera_height; odometry: metric scale from the robot's own odometry "
+                  "(nav_msgs/Odometry on 'robot_odom'): the median ratio of the distances travelled."),
     ParameterSpec("metres_per_unit", 1.0, "Metres per model depth unit in fixed mode (and before the first "
-                  "ground fit in camera_height mode).", False, (1e-6, 1e6)),
+                  "estimate in camera_height and odometry mode).", False, (1e-6, 1e6)),
+    ParameterSpec("odometry_scale_window", 10, "odometry mode: the scale is the median over this many recent "
+                  "frame pairs with motion.", False, (1, 10000)),
+    ParameterSpec("odometry_min_speed", 0.05, "odometry mode: frame pairs over which the camera moved slower "
+                  "than this (m/s, by the robot's odometry) are not used for the scale.", False, (0.0, 100.0)),
     ParameterSpec("camera_height", 1.5, "Camera height above the ground in metres (camera_height mode).", False,
                   (0.01, 100.0)),
     ParameterSpec("ground_region", 0.35, "Lowest fraction of the image searched for the ground plane.", False,
@@ -109,10 +115,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   (0.0, 100.0)),
     ParameterSpec("motion_full_scale", 5.0, "Object speed (m/s) shown at full brightness in motion/image.", False,
                   (1e-6, 100.0)),
-    ParameterSpec("pose_covariance", [0.01, 0.01, 0.01, 0.01, 0.01, 0.01],
-                  "Diagonal of the odometry pose covariance: x y z roll pitch yaw."),
-    ParameterSpec("twist_covariance", [0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
-                  "Diagonal of the odometry twist covariance: vx vy vz wx wy wz."),
+    ParameterSpec("step_translation_noise", 0.15, "Relative standard deviation of one frame pair's translation "
+                  "length for the odometry covariances, where no robot odometry measures it (fixed and "
+                  "camera_height mode).", False, (0.0, 10.0)),
+    ParameterSpec("step_rotation_noise", 0.01, "Standard deviation (radians, per axis) of one frame pair's "
+                  "rotation for the odometry covariances, where no robot odometry measures it (fixed and "
+                  "camera_height mode).", False, (0.0, 3.2)),
     ParameterSpec("diagnostics_period", 1.0,
                   "Seconds between diagnostic_msgs/DiagnosticArray messages on /diagnostics; 0 = none.", False,
                   (0.0, 3600.0)),
@@ -145,14 +153,12 @@ def _choice(values: dict[str, Any], name: str) -> str:
     return value
 
 
-def _six_numbers(values: dict[str, Any], name: str, allow_negative: bool = False) -> tuple[float, ...]:
+def _six_numbers(values: dict[str, Any], name: str) -> tuple[float, ...]:
     numbers = tuple(float(v) for v in values[name])
     if len(numbers) != 6:
         raise ValueError(f"parameter '{name}' needs 6 numbers, got {len(numbers)}")
     if not all(math.isfinite(v) for v in numbers):
         raise ValueError(f"parameter '{name}' must be finite numbers (no NaN or infinity), got {list(numbers)}")
-    if not allow_negative and any(v < 0 for v in numbers):
-        raise ValueError(f"parameter '{name}' must not contain negative values")
     return numbers
 
 
@@ -195,8 +201,10 @@ class NodeSettings:
     scale_smoothing: float
     motion_threshold: float
     motion_full_scale: float
-    pose_covariance: tuple[float, ...]
-    twist_covariance: tuple[float, ...]
+    odometry_scale_window: int
+    odometry_min_speed: float
+    step_translation_noise: float
+    step_rotation_noise: float
     diagnostics_period: float
     summary_period: float
 
@@ -230,7 +238,7 @@ class NodeSettings:
             camera_frame=camera_frame,
             odom_frame=odom_frame,
             base_frame=base_frame,
-            camera_mount=_six_numbers(values, "camera_mount", allow_negative=True),
+            camera_mount=_six_numbers(values, "camera_mount"),
             publish_camera_mount=bool(values["publish_camera_mount"]),
             publish_depth=bool(values["publish_depth"]),
             publish_points=bool(values["publish_points"]),
@@ -248,8 +256,10 @@ class NodeSettings:
             scale_smoothing=float(values["scale_smoothing"]),
             motion_threshold=float(values["motion_threshold"]),
             motion_full_scale=float(values["motion_full_scale"]),
-            pose_covariance=_six_numbers(values, "pose_covariance"),
-            twist_covariance=_six_numbers(values, "twist_covariance"),
+            odometry_scale_window=int(values["odometry_scale_window"]),
+            odometry_min_speed=float(values["odometry_min_speed"]),
+            step_translation_noise=float(values["step_translation_noise"]),
+            step_rotation_noise=float(values["step_rotation_noise"]),
             diagnostics_period=float(values["diagnostics_period"]),
             summary_period=float(values["summary_period"]),
         )

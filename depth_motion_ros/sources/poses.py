@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_motion_ros.transforms import matrix_to_quaternion, pose_matrix, quaternion_to_matrix
+from depth_motion_ros.transforms import interpolate_pose, matrix_to_quaternion, pose_matrix
 
 
 def read_tum(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -39,20 +39,6 @@ def write_tum(path: str | Path, timestamps: Sequence[float], poses: Sequence[np.
         qx, qy, qz, qw = matrix_to_quaternion(np.asarray(pose)[:3, :3])
         lines.append(f"{stamp:.6f} {tx:.9f} {ty:.9f} {tz:.9f} {qx:.9f} {qy:.9f} {qz:.9f} {qw:.9f}")
     Path(path).write_text("\n".join(lines) + "\n")
-
-
-def _slerp(q0: np.ndarray, q1: np.ndarray, fraction: float) -> np.ndarray:
-    """Spherical interpolation of unit quaternions along the shorter arc."""
-    dot = float(np.dot(q0, q1))
-    if dot < 0.0:
-        q1, dot = -q1, -dot
-    if dot > 0.9995:  # nearly parallel: linear interpolation is exact to float precision
-        q = q0 + fraction * (q1 - q0)
-        unit: np.ndarray = q / np.linalg.norm(q)
-        return unit
-    angle = np.arccos(dot)
-    between: np.ndarray = (np.sin((1 - fraction) * angle) * q0 + np.sin(fraction * angle) * q1) / np.sin(angle)
-    return between
 
 
 class PoseTrack:
@@ -86,9 +72,4 @@ class PoseTrack:
             return np.array(self.poses[-1])
         t0, t1 = times[upper - 1], times[upper]
         fraction = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
-        p0, p1 = self.poses[upper - 1], self.poses[upper]
-        pose = np.eye(4)
-        pose[:3, 3] = (1 - fraction) * p0[:3, 3] + fraction * p1[:3, 3]
-        q = _slerp(matrix_to_quaternion(p0[:3, :3]), matrix_to_quaternion(p1[:3, :3]), fraction)
-        pose[:3, :3] = quaternion_to_matrix(*q)
-        return pose
+        return interpolate_pose(self.poses[upper - 1], self.poses[upper], fraction)
