@@ -374,6 +374,7 @@ class DepthMotionNode(Node):
         settings, camera = self._settings, self._camera
         values = {
             "received (Hz)": f"{figures.received_hz:.2f}", "processed (Hz)": f"{figures.processed_hz:.2f}",
+            "received in this period": figures.received,
             "dropped in total": self.dropped_frames, "failed in this period": figures.failed,
             "rejected as bad input in this period": figures.rejected,
             "p50 latency (ms)": f"{figures.p50_latency_ms:.1f}",
