@@ -10,8 +10,8 @@ Measures (issue 3, "Performance"), with a 30 Hz camera (faster than the networks
      as a percentage of network time, from the same summary line;
   4. resident memory of the node process before and after N more processed frames.
 
-The camera publishes reliable (and the node is started with input_reliability:=reliable): Fast DDS loses
-best-effort ~1 MB images between processes on a default Linux network configuration.
+The camera publishes reliable (and the node is started with input_reliability:=reliable): Fast DDS as
+installed loses most best-effort ~1 MB images between processes (docs/node.md, "Frames that arrive").
 
 Speed does not depend on training, so by default the light preset's untrained weights are used.
 
@@ -93,8 +93,9 @@ class Probe:
         for name, msg_type in OUTPUTS:
             self.node.create_subscription(msg_type, f"/{name}", self._recorder(name), reliable)
         self.node.create_subscription(Log, "/rosout", self._on_log, QoSProfile(depth=100))
-        # Reliable camera: with Fast DDS, best-effort messages of ~1 MB between processes are lost whole
-        # when one UDP fragment is (see docs/node.md, "QoS"), which would measure DDS, not the node.
+        # Reliable camera: with Fast DDS as installed, best-effort images of ~1 MB between processes are
+        # mostly lost (the sender's shared memory segment is too small; docs/node.md, "Frames that arrive"),
+        # which would measure DDS, not the node.
         self.camera = self.node.create_publisher(Image, "/image", reliable)
 
     def _recorder(self, name: str):

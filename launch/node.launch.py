@@ -4,7 +4,8 @@
         camera_info:=/camera/color/camera_info rviz:=true
 
 Arguments: params_file, namespace, image, camera_info, use_sim_time, log_level, managed (true: the
-lifecycle node, for a lifecycle manager to configure and activate), rviz, rviz_config
+lifecycle node, for a lifecycle manager to configure and activate), fastdds_profile (a Fast DDS XML profile
+for the node and RViz, such as the shipped config/fastdds_large_frames.xml; empty: none), rviz, rviz_config
 (see depth_motion_ros/node_support/launch_arguments.py, where their logic lives and is tested).
 """
 from ament_index_python.packages import get_package_share_directory
@@ -29,11 +30,11 @@ def _launch_setup(context, *args, **kwargs):
     # lifecycle manager (or `ros2 lifecycle set`) drives it, as Nav2 expects of its nodes.
     actions = [Node(package=PACKAGE, executable=plan.executable, name=NODE_NAME, namespace=plan.namespace,
                     parameters=plan.parameters, remappings=plan.remappings, ros_arguments=plan.ros_arguments,
-                    output="screen", emulate_tty=True)]
+                    additional_env=plan.environment, output="screen", emulate_tty=True)]
     if plan.rviz_config is not None:
         actions.append(Node(package="rviz2", executable="rviz2", namespace=plan.namespace,
                             arguments=["-d", plan.rviz_config], parameters=plan.parameters[1:],
-                            output="screen"))
+                            additional_env=plan.environment, output="screen"))
     return actions
 
 

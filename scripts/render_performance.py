@@ -110,12 +110,31 @@ def _adaptation(data: dict) -> list[str]:
                     [row])]
 
 
+def _delivery(data: dict) -> list[str]:
+    rows = []
+    for r in data["runs"]:
+        load = "–".join(f"{v:.1f}" for v in r["load_1min"])
+        rows.append([f"`{r['config']}`", r["size"].replace("x", " x "), f"{r['publisher']} -> {r['subscription']}",
+                     f"{r['received']} / {r['sent']} ({100 * r['share']:.0f} %)", _fmt(r["processed_hz"]),
+                     _fmt(r["camera_shm_segment_mib"]), load])
+    return [f"`bench/bench_delivery.py`: {data['frames_per_burst']} raw rgb8 frames at {data['rate_hz']:g} Hz from "
+            "a camera process to the node (bundled model, "
+            f"`backend: {data['backend']}`, every output subscribed), counted at the node's image callback; "
+            f"net.core.rmem_max {data['net_core_rmem_max']}. Configurations: `default` Fast DDS as installed, "
+            "`node_only` the shipped profile in the node's process only (the launch file's `fastdds_profile`), "
+            "`shipped` in the camera's process too. Load: 1-minute load average before and after (2 cores, "
+            "shared).", "",
+            *_table(["configuration", "image", "camera -> node QoS", "frames reaching the callback",
+                     "processed frames/s", "camera's shared memory MiB", "load"], rows)]
+
+
 # benchmark file stem -> (section title, renderer); the order is the order of the sections
 SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "models": ("Networks", _models),
     "node_torch": ("Node, PyTorch (`bench/bench_node.py`, 640 x 480 camera at 30 Hz)", _node),
     "node_onnx": ("Node, ONNX Runtime (`bench/bench_node.py`, 640 x 480 camera at 30 Hz)", _node),
     "node_onnx_full": ("Node, ONNX Runtime with `pose_refinement: full`", _node),
+    "delivery": ("Frames that arrive (`bench/bench_delivery.py`)", _delivery),
     "pose_refinement": ("Pose refinement", _pose_refinement),
     "rectification": ("Lens-distortion removal", _rectification),
     "training": ("Training", _training),

@@ -21,7 +21,7 @@ import torch
 from builtin_interfaces.msg import Time
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import Log
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -159,10 +159,12 @@ class Collector:
 
 
 class NodeHarness:
-    """The node and a probe node in their own rclpy context, spun by a multi-threaded executor thread."""
+    """The node and a probe node in their own rclpy context, spun by an executor thread (multi-threaded unless
+    `single_threaded`)."""
 
     def __init__(self, checkpoint_path, namespace: str = "", remap: dict[str, str] | None = None,
-                 node_class: type[DepthMotionNode] = DepthMotionNode, **parameters: Any) -> None:
+                 node_class: type[DepthMotionNode] = DepthMotionNode, single_threaded: bool = False,
+                 **parameters: Any) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         # PyTorch unless a test asks for another backend: the default ('auto') would export every test's
@@ -175,7 +177,10 @@ class NodeHarness:
                                     parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
         self.probe = rclpy.create_node("probe", context=self.context)
         self.namespace = namespace.rstrip("/")
-        self.executor = MultiThreadedExecutor(num_threads=2, context=self.context)
+        # single_threaded: the executor `depth_motion_node` spins (rclpy.spin), for tests of what reaches its
+        # callbacks at a camera's rate (the multi-threaded one takes fewer: single-threaded-executor.md).
+        self.executor = SingleThreadedExecutor(context=self.context) if single_threaded else \
+            MultiThreadedExecutor(num_threads=2, context=self.context)
         self.executor.add_node(self.node)
         self.executor.add_node(self.probe)
         self._spin_error: BaseException | None = None

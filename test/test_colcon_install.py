@@ -34,6 +34,7 @@ def test_marker_manifest_launch_and_config_are_installed(colcon_install) -> None
     assert (share / "launch" / "node.launch.py").is_file()
     assert (share / "config" / "depth_motion.yaml").is_file()
     assert (share / "config" / "depth_motion.rviz").is_file()
+    assert (share / "config" / "fastdds_large_frames.xml").is_file()
 
 
 def test_console_scripts_are_where_ros2_run_looks(colcon_install) -> None:

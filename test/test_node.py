@@ -256,10 +256,12 @@ def test_health_on_diagnostics_goes_from_stale_to_ok_and_warns_about_the_camera(
 
     stale = first_status(lambda s: s.level == DiagnosticStatus.STALE, "STALE before any image", with_frames=False)
     assert stale.name == "depth_motion: camera processing" and stale.hardware_id == "/image"
+    assert {v.key: v.value for v in stale.values}["received in this period"] == "0"
     ok = first_status(lambda s: s.level == DiagnosticStatus.OK and "processing" in s.message,
                       "OK while frames are processed", with_frames=True)
     values = {v.key: v.value for v in ok.values}
     assert float(values["processed (Hz)"]) > 0 and values["intrinsics_source"] == "auto"
+    assert int(values["received in this period"]) >= 1  # counted at the callback (bench/bench_delivery.py)
     info_pub.publish(camera_info(np.array([[140.0, 0, 79.5], [0, 144.0, 59.5], [0, 0, 1]]), 120, 160))
     warned = first_status(lambda s: s.level == DiagnosticStatus.WARN and "camera_info is for 160x120" in s.message,
                           "WARN about the camera_info's size", with_frames=True)

@@ -8,8 +8,10 @@ import pytest
 
 from depth_motion_ros.node_support.launch_arguments import (
     EXECUTABLE,
+    LARGE_FRAMES_PROFILE,
     MANAGED_EXECUTABLE,
     launch_arguments,
+    middleware_environment,
     node_remappings,
     parse_bool,
     plan_launch,
@@ -53,6 +55,7 @@ def test_rviz_namespace_sim_time_and_log_level():
     ({"managed": "perhaps"}, "'managed' must be true or false"),
     ({"log_level": "loud"}, "log_level"),
     ({"params_file": "/no/such/params.yaml"}, "does not exist"),
+    ({"fastdds_profile": "/no/such/profile.xml"}, "fastdds_profile '/no/such/profile.xml' does not exist"),
 ])
 def test_bad_arguments_are_named(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -62,6 +65,25 @@ def test_bad_arguments_are_named(changes, message):
 def test_managed_chooses_the_lifecycle_node():
     assert plan_launch(_values()).executable == EXECUTABLE == "depth_motion_node"
     assert plan_launch(_values(managed="true")).executable == MANAGED_EXECUTABLE == "depth_motion_lifecycle_node"
+
+
+def test_a_fastdds_profile_is_given_to_the_node_and_rviz_only_when_asked(monkeypatch):
+    """Off by default: the profile must be in the camera's process to help (docs/decisions/frame-delivery.md)."""
+    assert plan_launch(_values()).environment == {}
+    shipped = REPO_ROOT / LARGE_FRAMES_PROFILE
+    monkeypatch.delenv("ROS_DISTRO", raising=False)  # the PyPI wheels: Kilted, Fast DDS 3
+    assert plan_launch(_values(fastdds_profile=str(shipped))).environment == {
+        "FASTDDS_DEFAULT_PROFILES_FILE": str(shipped)}
+    assert str(shipped) in dict((n, d) for n, _, d in launch_arguments(REPO_ROOT))["fastdds_profile"]
+
+
+@pytest.mark.parametrize("distro, variable", [("humble", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+                                              ("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+                                              ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE"),
+                                              ("rolling", "FASTDDS_DEFAULT_PROFILES_FILE")])
+def test_the_profile_variable_is_the_one_the_distros_fast_dds_reads(distro, variable):
+    """Fast DDS 2 (Humble to Jazzy) reads only FASTRTPS_...; Fast DDS 3's rmw warns about that name."""
+    assert middleware_environment("/p.xml", distro) == {variable: "/p.xml"}
 
 
 def test_parse_bool_accepts_launch_spellings():

@@ -95,3 +95,15 @@ def test_performance_has_one_section_per_machine_with_each_benchmarks_newest_dat
 def test_the_machine_name_is_a_folder_name(performance):
     name = performance.machine_name()
     assert name and all(c.isalnum() or c == "-" for c in name) and name == name.lower()
+
+
+def test_delivery_table_gives_the_share_of_frames_reaching_the_callback_and_the_load(performance, tmp_path):
+    results = tmp_path / "bench" / "results"
+    _write(results / "cpu-box" / "2026-01-05" / "delivery.json",
+           {"frames_per_burst": 120, "rate_hz": 30.0, "backend": "torch", "net_core_rmem_max": 212992,
+            "runs": [{"config": "shipped", "size": "1280x720", "publisher": "best_effort",
+                      "subscription": "best_effort", "sent": 120, "received": 119, "share": 0.992,
+                      "processed_hz": 16.25, "camera_shm_segment_mib": 16.8, "load_1min": [4.39, 4.52]}]})
+    text = performance.render(results)
+    assert "### Frames that arrive (`bench/bench_delivery.py`)" in text and "rmem_max 212992" in text
+    assert "| `shipped` | 1280 x 720 | best_effort -> best_effort | 119 / 120 (99 %) | 16.2 | 16.8 | 4.4–4.5 |" in text

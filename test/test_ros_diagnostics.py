@@ -28,9 +28,11 @@ def test_each_reader_has_its_own_window() -> None:
     stats.record_failed()
     stats.record_rejected()
     stats.record_skipped()
+    stats.record_lost(4)
     clock.now += 2.0
     summary = stats.take("summary")
     assert (summary.received, summary.processed, summary.failed, summary.rejected, summary.skipped) == (10, 3, 1, 1, 1)
+    assert summary.lost == 4
     assert summary.received_hz == pytest.approx(5.0) and summary.processed_hz == pytest.approx(1.5)
     assert summary.p50_latency_ms == pytest.approx(20.0) and summary.non_network_percent == pytest.approx(20.0)
     assert "received 5.0 Hz, processed 1.5 Hz, dropped 7 in total, p50 latency 20 ms" in summary_line(summary, 7)
@@ -43,14 +45,18 @@ def test_each_reader_has_its_own_window() -> None:
     assert empty.received == 0 and math.isnan(empty.p50_latency_ms)
 
 
-def figures(received: int, processed: int, failed: int = 0, rejected: int = 0, skipped: int = 0) -> WindowFigures:
+def figures(received: int, processed: int, failed: int = 0, rejected: int = 0, skipped: int = 0,
+            lost: int = 0) -> WindowFigures:
     return WindowFigures(seconds=1.0, received_hz=float(received), processed_hz=float(processed),
                          p50_latency_ms=12.0, non_network_percent=20.0, received=received, processed=processed,
-                         failed=failed, rejected=rejected, skipped=skipped)
+                         failed=failed, rejected=rejected, skipped=skipped, lost=lost)
 
 
 @pytest.mark.parametrize("window, problem, level, text", [
     (figures(0, 0), None, STALE, "no image in the last 1.0 s"),
+    (figures(0, 0, lost=28), None, STALE, "no image in the last 1.0 s; the middleware lost 28 images"),
+    (figures(5, 5, lost=25), None, WARN, "5 images received; the middleware lost 25 images before they reached"),
+    (figures(5, 5, lost=25), "camera_info is for 640x480", WARN, "'Frames that arrive'"),
     (figures(30, 10, failed=2), None, ERROR, "2 of 30 frames failed"),
     (figures(30, 10, rejected=3), None, WARN, "3 of 30 images rejected as bad input"),
     (figures(30, 0, skipped=30), None, OK, "idle: no output is subscribed or enabled"),

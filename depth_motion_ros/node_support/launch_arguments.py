@@ -4,6 +4,7 @@ launch/node.launch.py only declares these arguments and turns NodeLaunchPlan int
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,10 @@ EXECUTABLE = "depth_motion_node"
 #: The managed (lifecycle) variant: starts unconfigured; a lifecycle manager configures and activates it.
 MANAGED_EXECUTABLE = "depth_motion_lifecycle_node"
 NODE_NAME = "depth_motion"
+
+#: The shipped Fast DDS profile for large raw images (docs/node.md, "Frames that arrive").
+LARGE_FRAMES_PROFILE = Path("config") / "fastdds_large_frames.xml"
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -29,6 +34,9 @@ def launch_arguments(share_dir: str | Path) -> list[tuple[str, str, str]]:
         ("log_level", "info", "Node log level: debug shows per-stage timings."),
         ("managed", "false", "Start the lifecycle node (depth_motion_lifecycle_node): unconfigured until a "
          "lifecycle manager (e.g. Nav2's) configures and activates it."),
+        ("fastdds_profile", "", "Fast DDS XML profile for the node and RViz, e.g. the shipped "
+         f"{share / LARGE_FRAMES_PROFILE} (large raw images; it must be loaded by the camera's process too, "
+         "docs/node.md, 'Frames that arrive'); empty: the environment's middleware configuration."),
         ("rviz", "false", "Also start RViz2 with the shipped configuration."),
         ("rviz_config", str(share / "config" / "depth_motion.rviz"), "RViz2 configuration file."),
     ]
@@ -53,6 +61,17 @@ def node_remappings(image: str, camera_info: str) -> list[tuple[str, str]]:
     return [("image", image), ("camera_info", camera_info)]
 
 
+def middleware_environment(profile: str | Path, distro: str | None = None) -> dict[str, str]:
+    """The environment in which Fast DDS loads `profile` as its default XML profile. Fast DDS 2 (Humble, Iron,
+    Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE; Fast DDS 3 (Kilted on, and the PyPI wheels, which set no
+    ROS_DISTRO) reads FASTDDS_DEFAULT_PROFILES_FILE, and its rmw warns that the older name is deprecated. The
+    shipped profile sets only the participant's transports, so the node's QoS still come from its parameters
+    (RMW_FASTRTPS_USE_QOS_FROM_XML unset)."""
+    distro = os.environ.get("ROS_DISTRO", "") if distro is None else distro
+    fast_dds_2 = distro.strip().lower() in ("humble", "iron", "jazzy")
+    return {PROFILE_VARIABLES[1] if fast_dds_2 else PROFILE_VARIABLES[0]: str(profile)}
+
+
 @dataclass(frozen=True)
 class NodeLaunchPlan:
     namespace: str
@@ -61,6 +80,7 @@ class NodeLaunchPlan:
     remappings: list[tuple[str, str]]
     ros_arguments: list[str]
     rviz_config: str | None     # None: RViz is not started
+    environment: dict[str, str]  # added to the node's and RViz's environment (middleware_environment)
 
 
 def plan_launch(values: dict[str, str]) -> NodeLaunchPlan:
@@ -71,6 +91,9 @@ def plan_launch(values: dict[str, str]) -> NodeLaunchPlan:
     level = values["log_level"].strip().lower()
     if level not in ("debug", "info", "warn", "error", "fatal"):
         raise ValueError(f"log_level must be debug, info, warn, error or fatal, got '{values['log_level']}'")
+    profile = values["fastdds_profile"].strip()
+    if profile and not Path(profile).is_file():
+        raise ValueError(f"fastdds_profile '{profile}' does not exist")
     rviz = parse_bool(values["rviz"], "rviz")
     managed = parse_bool(values["managed"], "managed")
     return NodeLaunchPlan(
@@ -80,4 +103,5 @@ def plan_launch(values: dict[str, str]) -> NodeLaunchPlan:
         remappings=node_remappings(values["image"], values["camera_info"]),
         ros_arguments=["--log-level", level],
         rviz_config=values["rviz_config"] if rviz else None,
+        environment=middleware_environment(profile) if profile else {},
     )

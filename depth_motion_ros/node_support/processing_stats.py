@@ -31,6 +31,9 @@ class WindowFigures:
     #: was wanted (nothing subscribed or enabled).
     rejected: int
     skipped: int
+    #: Images the middleware reported lost before they reached the callback (DDS sample-lost status: a large
+    #: image with a fragment missing, a gap in a best-effort stream; docs/node.md, "Frames that arrive").
+    lost: int = 0
 
 
 @dataclass
@@ -41,6 +44,7 @@ class _Window:
     failed: int = 0
     rejected: int = 0
     skipped: int = 0
+    lost: int = 0
     network_s: float = 0.0
     other_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
@@ -79,10 +83,13 @@ class ProcessingStats:
     def record_skipped(self) -> None:
         self._count("skipped")
 
-    def _count(self, what: str) -> None:
+    def record_lost(self, count: int) -> None:
+        self._count("lost", count)
+
+    def _count(self, what: str, count: int = 1) -> None:
         with self._lock:
             for window in self._windows.values():
-                setattr(window, what, getattr(window, what) + 1)
+                setattr(window, what, getattr(window, what) + count)
 
     def take(self, name: str) -> WindowFigures:
         """The figures of window `name` since its previous `take`, and a fresh window."""
@@ -96,7 +103,7 @@ class ProcessingStats:
             p50_latency_ms=float(np.median(window.latencies)) * 1e3 if window.latencies else float("nan"),
             non_network_percent=100.0 * window.other_s / window.network_s if window.network_s > 0 else float("nan"),
             received=window.received, processed=window.processed, failed=window.failed, rejected=window.rejected,
-            skipped=window.skipped)
+            skipped=window.skipped, lost=window.lost)
 
 
 def summary_line(figures: WindowFigures, dropped_total: int) -> str:

@@ -29,8 +29,10 @@ def assess(figures: WindowFigures, camera_problem: str | None, model_problem: st
     """The level and one-line message of a window of frames.
 
     ERROR first when there is no model (`model_problem`: why it could not be loaded); the node runs on and waits
-    for a usable 'checkpoint'. STALE: no image arrived (a camera that stopped, a wrong remap). ERROR: processing
-    raised (a bug; the log has the reason). WARN: images were rejected as bad input, images arrive but no frame
+    for a usable 'checkpoint'. STALE: no image arrived (a camera that stopped, a wrong remap; the message adds
+    images the middleware lost, as large raw images are without the right transport settings). ERROR: processing
+    raised (a bug; the log has the reason). WARN: images were rejected as bad input, the middleware lost
+    images (the camera sends more than arrives), images arrive but no frame
     finished in the period (a frame slower than the period), or the camera model is not what it should be
     (`camera_problem`: a camera_info of another size, an unsupported lens model, ...). OK otherwise, also when
     no output is wanted (the node then skips the work by design), and when frames are dropped: the node
@@ -38,12 +40,16 @@ def assess(figures: WindowFigures, camera_problem: str | None, model_problem: st
     """
     if model_problem:
         return Health(ERROR, f"no model: {model_problem}")
+    lost = (f"the middleware lost {figures.lost} images before they reached the node (docs/node.md, 'Frames that "
+            "arrive')") if figures.lost else ""
     if figures.received == 0:
-        return Health(STALE, f"no image in the last {figures.seconds:.1f} s")
+        return Health(STALE, f"no image in the last {figures.seconds:.1f} s" + (f"; {lost}" if lost else ""))
     if figures.failed:
         return Health(ERROR, f"{figures.failed} of {figures.received} frames failed to process (see the log)")
     if figures.rejected:
         return Health(WARN, f"{figures.rejected} of {figures.received} images rejected as bad input (see the log)")
+    if lost:
+        return Health(WARN, f"{figures.received} images received; {lost}")
     if figures.processed == 0:
         if figures.skipped:
             return Health(OK, "idle: no output is subscribed or enabled")

@@ -19,6 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -266,13 +267,17 @@ class DepthMotionNode(Node):
         settings = self._settings
         input_qos = make_qos(settings.input_reliability, settings.input_depth)
         output_qos = make_qos(settings.output_reliability, settings.output_depth)
+        # Images the middleware lost never reach _on_image: its sample-lost status counts them for /diagnostics.
+        lost = SubscriptionEventCallbacks(message_lost=lambda info: self._stats.record_lost(info.total_count_change))
         if settings.input_transport == "compressed":
             # image_transport's naming: the compressed topic is the RESOLVED image topic plus '/compressed',
             # so remapping 'image' moves this subscription too.
             self._image_subscription = self.create_subscription(
-                CompressedImage, compressed_topic(self.resolve_topic_name("image")), self._on_image, input_qos)
+                CompressedImage, compressed_topic(self.resolve_topic_name("image")), self._on_image, input_qos,
+                event_callbacks=lost)
         else:
-            self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+            self._image_subscription = self.create_subscription(Image, "image", self._on_image, input_qos,
+                                                                event_callbacks=lost)
         #: Whether the subscribed topic (after remapping) is image_proc's image_rect: `input_rectification: auto`.
         self._image_topic_is_rectified = is_rectified_topic(self._image_subscription.topic_name)
         self._camera_info_subscription = self.create_subscription(
@@ -415,6 +420,7 @@ class DepthMotionNode(Node):
         settings, camera = self._settings, self._camera
         values = {
             "received (Hz)": f"{figures.received_hz:.2f}", "processed (Hz)": f"{figures.processed_hz:.2f}",
+            "received in this period": figures.received, "lost by the middleware in this period": figures.lost,
             "dropped in total": self.dropped_frames, "failed in this period": figures.failed,
             "rejected as bad input in this period": figures.rejected,
             "p50 latency (ms)": f"{figures.p50_latency_ms:.1f}",
