@@ -104,10 +104,10 @@ def _training_config(data: dict) -> list[str]:
                      f"{100 * statistics.median(r['results'][0]['data_fraction'] for r in mine):.1f} %",
                      _fmt(statistics.median(r["machine"]["matmul_peak_gflops"] for r in mine), 0),
                      f"{min(loads):.1f}–{max(loads):.1f}"])
-    recipe = runs[0]["results"][0]["recipe"]
+    recipe, threads = runs[0]["results"][0]["recipe"], runs[0]["machine"]["threads"]
     return [f"`bench/bench_training.py --config {recipe}`: the real trainer step of `training/configs/{recipe}.yaml`, "
-            f"{runs[0]['machine']['threads']} threads; per label the median of its runs (labels alternated run by "
-            "run), the float32 matmul peak and the 1-minute load average measured in the same runs.", "",
+            f"{threads} thread{'' if threads == 1 else 's'}; per label the median of its runs (labels alternated run "
+            "by run), the float32 matmul peak and the 1-minute load average measured in the same runs.", "",
             *_table(["code", "input", "batch", "runs", "samples/s", "steps/s (min–max)",
                      "data loading share of a step", "matmul peak GFLOP/s", "load"], rows)]
 
