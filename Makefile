@@ -39,6 +39,7 @@ bench: setup
 	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --json $(BENCH_OUT)/node_onnx.json
 	$(PY) bench/bench_node.py --checkpoint $(MODEL) --backend onnx --pose-refinement full --json $(BENCH_OUT)/node_onnx_full.json
 	$(PY) bench/bench_training.py --json $(BENCH_OUT)/training.json
+	$(PY) bench/bench_training.py --config rendered --size 128x256 --steps 10 --json $(BENCH_OUT)/training_rendered.json
 	$(PY) bench/bench_delivery.py --json $(BENCH_OUT)/delivery.json
 	$(PY) bench/bench_pose_refinement.py --json $(BENCH_OUT)/pose_refinement.json
 	$(PY) bench/bench_rectification.py --json $(BENCH_OUT)/rectification.json

@@ -87,6 +87,31 @@ def _training(data: dict) -> list[str]:
             *_table(["recipe", "input", "batch", "samples/s", "data loading share of a step"], rows)]
 
 
+def _training_config(data: dict) -> list[str]:
+    """One training config's step, per label (the code that ran) the median of the runs gathered under it:
+    before/after comparisons run alternately on a shared host, so each label's runs span the same load."""
+    runs = data.get("runs", [data])  # one run as bench_training.py --config writes it, or several gathered
+    labels = list(dict.fromkeys(r.get("label", "") for r in runs))
+    rows = []
+    for label in labels:
+        mine = [r for r in runs if r.get("label", "") == label]
+        steps = [r["results"][0]["steps_per_s"] for r in mine]
+        first = mine[0]["results"][0]
+        loads = [value for r in mine for value in r["load_1min"]]
+        rows.append([label or "–", " x ".join(map(str, first["input_size"])), str(first["batch"]), str(len(mine)),
+                     _fmt(statistics.median(r["results"][0]["samples_per_s"] for r in mine), 2),
+                     f"{statistics.median(steps):.2f} ({min(steps):.2f}–{max(steps):.2f})",
+                     f"{100 * statistics.median(r['results'][0]['data_fraction'] for r in mine):.1f} %",
+                     _fmt(statistics.median(r["machine"]["matmul_peak_gflops"] for r in mine), 0),
+                     f"{min(loads):.1f}–{max(loads):.1f}"])
+    recipe, threads = runs[0]["results"][0]["recipe"], runs[0]["machine"]["threads"]
+    return [f"`bench/bench_training.py --config {recipe}`: the real trainer step of `training/configs/{recipe}.yaml`, "
+            f"{threads} thread{'' if threads == 1 else 's'}; per label the median of its runs (labels alternated run "
+            "by run), the float32 matmul peak and the 1-minute load average measured in the same runs.", "",
+            *_table(["code", "input", "batch", "runs", "samples/s", "steps/s (min–max)",
+                     "data loading share of a step", "matmul peak GFLOP/s", "load"], rows)]
+
+
 def _pose_refinement(data: dict) -> list[str]:
     rows = [[r["sequence"], r["mode"], _fmt(r["ms_median"]), _fmt(r["ms_p90"])] for r in data["rows"]]
     return [f"`bench/bench_pose_refinement.py`: the bundled model's input, {data['threads']} threads.", "",
@@ -138,6 +163,7 @@ SECTIONS: dict[str, tuple[str, Callable[[dict], list[str]]]] = {
     "pose_refinement": ("Pose refinement", _pose_refinement),
     "rectification": ("Lens-distortion removal", _rectification),
     "training": ("Training", _training),
+    "training_rendered": ("Training, the `rendered` recipe at 128 x 256", _training_config),
     "adaptation": ("Online adaptation", _adaptation),
 }
 

@@ -134,6 +134,18 @@ def test_weighted_ssim_zero_for_equal_and_positive_for_inverted_images():
     assert inverted.mean().item() > 0.5  # anti-correlated structure: SSIM near -1, error near 1
 
 
+def test_ssim_window_mean_is_avg_pool_to_float32_rounding():
+    """The SSIM's 3x3 window mean is computed as separable sums for speed; it must be avg_pool2d's mean.
+    Known answer: on a plane a x + b y + c every 3x3 mean is the centre value. Tolerance 1e-6 relative
+    (float32 epsilon 1.2e-7 over nine terms grouped differently)."""
+    rows, cols = torch.meshgrid(torch.arange(6.0), torch.arange(7.0), indexing="ij")
+    plane = (0.5 * cols + 2.0 * rows + 1.0)[None, None]
+    torch.testing.assert_close(losses._avg_pool3x3(plane), plane[..., 1:-1, 1:-1], rtol=1e-6, atol=0.0)
+    x = torch.rand(2, 3, H, W, generator=torch.Generator().manual_seed(0))
+    expected = torch.nn.functional.avg_pool2d(x, kernel_size=3, stride=1)
+    torch.testing.assert_close(losses._avg_pool3x3(x), expected, rtol=1e-6, atol=1e-7)
+
+
 def test_effective_weights_match_official_code():
     w = losses.LossWeights()
     assert w.effective("rgb_consistency") == 2.0

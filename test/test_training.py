@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from torch import Tensor
 
 from depth_motion_ros.checkpoint import CheckpointError, load_checkpoint
 from depth_motion_ros.predictors import DepthMotionPredictor
@@ -339,3 +340,59 @@ def test_loss_options_section_reaches_the_trainer(tiny_run, monkeypatch):
     trainer.run()
     assert seen and all(o == losses.LossOptions(occlusion_aware=False, auto_mask=True) for o in seen)
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(config.optim.lr * 0.5)
+
+
+
+def _fixed_batch_steps(trainer: Trainer, steps: int) -> tuple[list[dict[str, float]], Tensor]:
+    """``steps`` training steps on the first batches of a fixed epoch order: every term of every step, and the
+    first step's (clipped) gradient of every trained weight, flattened."""
+    batches = trainer_module.epoch_batches(len(trainer.train_set), trainer.config.optim.batch_size, seed=0, epoch=0)
+    loader = torch.utils.data.DataLoader(trainer.train_set, batch_sampler=batches, num_workers=0)
+    rows, first_gradient = [], torch.zeros(0)
+    for index, batch in zip(range(steps), loader, strict=False):
+        result = trainer._train_step(batch)
+        assert result is not None
+        rows.append({"total": float(result["out"].total.detach()),
+                     **{k: float(v.detach()) for k, v in result["out"].terms.items()}})
+        if index == 0:
+            first_gradient = torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+        trainer.state.step += 1
+    return rows, first_gradient
+
+
+def test_channels_last_weights_train_as_the_default_layout_to_float32_rounding(tiny_run, monkeypatch):
+    """The CPU keeps the weights channels-last for speed (`training_memory_format`); a fixed-seed run of the
+    rendered recipe (tiny size) must compute what the default layout computes, to float32 rounding.
+
+    Tolerances. The two layouts sum each convolution in a different order. On the first step (same weights,
+    same batch) that is float32 rounding (epsilon 1.2e-7) carried through the networks: every loss term
+    within 1e-5 relative (measured: under 1e-6), and the gradient within 1e-4 of its norm (measured:
+    2.4e-5; the deep encoder stages, whose gradients are small sums of terms of both signs, differ most).
+    Later steps start from weights that already differ in rounding, which any run amplifies: Adam divides
+    every gradient by its own running size, so a weight whose gradient is rounding noise (the object-motion
+    field's, zero before its burn-in) still moves by a full learning rate per step, in either direction
+    (up to two learning rates apart per step), and the occlusion mask is a comparison that flips a pixel
+    for a rounding difference. Running on two threads instead of one moves the third step's loss as much
+    (2.5e-5 against 2.6e-5, measured 2026-12-07). Hence after three steps: the loss within 1e-3 relative
+    and every weight within two learning rates per step (measured: 3.1 learning rates in all)."""
+    _, spec, tmp = tiny_run
+    content = read_config_mapping("rendered")
+    content["model"].update(input_height=32, input_width=64)
+    content["optim"].update(batch_size=2)
+    content["data"].update(val_fraction=0.25)
+    content["run"].update(max_steps=3, seed=7, threads=1)
+    config = config_from_dict(content)
+    runs = {}
+    for layout in (torch.channels_last, torch.contiguous_format):
+        monkeypatch.setattr(trainer_module, "training_memory_format", lambda device, layout=layout: layout)
+        trainer = Trainer(config, [spec], tmp / str(layout), device="cpu", cache_dir=tmp / "cache")
+        conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+        assert conv.weight.is_contiguous(memory_format=layout)
+        runs[layout] = (*_fixed_batch_steps(trainer, 3), trainer.model.state_dict())
+    (fast_terms, fast_gradient, fast_weights), (default_terms, default_gradient, default_weights) = runs.values()
+    for name, value in default_terms[0].items():
+        assert fast_terms[0][name] == pytest.approx(value, rel=1e-5, abs=1e-9), name
+    assert float((fast_gradient - default_gradient).norm()) < 1e-4 * float(default_gradient.norm())
+    assert fast_terms[-1]["total"] == pytest.approx(default_terms[-1]["total"], rel=1e-3)
+    worst = max(float((fast_weights[name] - value).abs().max()) for name, value in default_weights.items())
+    assert worst <= 2 * 3 * config.optim.lr
