@@ -85,6 +85,8 @@ def _stage_card(meta: dict, strides: list | None = None) -> dict:
     card = {"steps": meta.get("step"), "train_seconds": meta.get("train_seconds"), "device": meta.get("device"),
             "networks": networks, "training_config": config or None,
             "sources": [_source_card(s) for s in sources]}
+    if meta.get("encoder_weights"):  # the ImageNet weights this stage's depth encoder started from
+        card["encoder_weights"] = Path(meta["encoder_weights"]).name
     if meta.get("rendered_motion"):  # rendered sequences that supervised the object-motion field
         card["rendered_motion"] = [_source_card({"kind": "sequence", "path": folder})
                                    for folder in meta["rendered_motion"]]
@@ -202,6 +204,17 @@ def _source_list(sources: list[dict]) -> str:
     return ", ".join(names)
 
 
+def _encoder_start(card: dict) -> str:
+    """Which initialisation the depth encoder started from: ImageNet weights (`--encoder-weights`) or random."""
+    encoder = card["model"].get("depth_encoder") or "resnet18"
+    starts = [(index, stage["encoder_weights"]) for index, stage in enumerate(card["stages"], 1)
+              if stage.get("encoder_weights")]
+    if not starts:
+        return f"The {encoder} depth encoder started from a random initialisation (no ImageNet weights)."
+    where = ", ".join(f"`{name}` (stage {index})" for index, name in starts)
+    return f"The {encoder} depth encoder started from ImageNet weights: {where}."
+
+
 def render_card(card: dict, file_name: str) -> str:
     """The model card as markdown, from the card dict that is stored in the release file's metadata."""
     model = card["model"]
@@ -211,7 +224,7 @@ def render_card(card: dict, file_name: str) -> str:
              "## Network", "",
              f"Configuration `{model.get('name')}` at {model.get('input_height')} x {model.get('input_width')}: depth "
              f"width {model.get('depth_width_multiplier')}, motion width {model.get('motion_width_multiplier')}, "
-             f"decoder activation {model.get('decoder_activation')} (docs/models.md).", "",
+             f"decoder activation {model.get('decoder_activation')} (docs/models.md). {_encoder_start(card)}", "",
              "## Training", "",
              f"{card['steps']} steps in {len(card['stages'])} stages, {_hours(card['train_seconds'])} of training "
              f"({card['train_seconds']:.0f} s) on {card['hardware']} (device `{card.get('device')}`). The last "

@@ -246,3 +246,17 @@ def test_the_committed_model_card_is_the_card_inside_the_bundled_model(bundle_mo
     card = load_checkpoint(models / "default_light.pt").metadata["model_card"]
     assert (models / "default_light.md").read_text(encoding="utf-8") == bundle_model.render_card(
         card, "default_light.pt")
+
+
+def test_the_card_says_which_initialisation_the_depth_encoder_started_from(bundle_model):
+    """Issue: the model card must say whether the default started from ImageNet weights (`--encoder-weights`)."""
+    meta = {"step": 3, "sources": [], "encoder_weights": "/somewhere/mobilenet_v2_imagenet.safetensors"}
+    imagenet_stage = bundle_model._stage_card(meta)
+    assert imagenet_stage["encoder_weights"] == "mobilenet_v2_imagenet.safetensors"
+    random_stage = bundle_model._stage_card({"step": 3, "sources": []})
+    assert "encoder_weights" not in random_stage
+    model = {"depth_encoder": "mobilenet_v2"}
+    assert bundle_model._encoder_start({"model": model, "stages": [random_stage]}) == (
+        "The mobilenet_v2 depth encoder started from a random initialisation (no ImageNet weights).")
+    assert bundle_model._encoder_start({"model": model, "stages": [imagenet_stage, random_stage]}) == (
+        "The mobilenet_v2 depth encoder started from ImageNet weights: `mobilenet_v2_imagenet.safetensors` (stage 1).")
