@@ -357,16 +357,18 @@ class DepthMotionNode(Node):
     def _on_robot_odometry(self, msg: Odometry) -> None:
         self._robot_odometry.add(stamp_seconds(msg.header), odometry_pose(msg))
 
-    def _robot_motion(self, previous_stamp: float | None, stamp: float, settings: NodeSettings) -> np.ndarray | None:
+    def _robot_motion(self, previous_stamp: float | None, stamp: float, settings: NodeSettings,
+                      base_T_optical: np.ndarray) -> np.ndarray | None:
         """The camera's motion over the pair (previous_stamp, stamp) by the robot's odometry, for the odometry
-        scale; None in other modes, without a pair, or (with a warning per reason) when the robot's odometry
+        scale, through the mount in use (from TF or the parameter: the one the odometry integrates with);
+        None in other modes, without a pair, or (with a warning per reason) when the robot's odometry
         does not cover both stamps: the pair then does not count towards the scale."""
         if settings.scale_mode != "odometry" or classify_step(previous_stamp, stamp, settings.max_frame_gap) \
                 is not Continuity.CONTINUOUS:
             return None
         assert previous_stamp is not None
         try:
-            return self._robot_odometry.camera_motion(previous_stamp, stamp, camera_mount(settings.camera_mount))
+            return self._robot_odometry.camera_motion(previous_stamp, stamp, base_T_optical)
         except OdometryMatchError as error:
             self._warn(f"frame pair not used for the odometry scale: {error}", reason=error.reason)
             return None
@@ -566,7 +568,7 @@ class DepthMotionNode(Node):
             self._last_remapped = remapped
             previous_stamp = stream.previous_stamp
             result = stream.step(rgb, stamp, camera_k, stream_options(settings), want_odometry or want_field,
-                                 want_field, self._robot_motion(previous_stamp, stamp, settings))
+                                 want_field, self._robot_motion(previous_stamp, stamp, settings, mount))
             tick = time.perf_counter()
             if result.continuity is Continuity.BACKWARDS:
                 integrator.reset()
